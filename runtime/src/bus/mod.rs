@@ -1,0 +1,575 @@
+//! The [`Bus`]: emission, routing, history, dead letters, subscription control, metrics.
+
+mod dead_letter;
+mod dispatch;
+mod emit;
+mod history;
+pub(crate) mod metrics;
+mod routing;
+mod runtime;
+
+use std::any::TypeId;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use uuid::Uuid;
+
+pub use dead_letter::DeadLetter;
+pub use emit::{Delivery, Emit};
+pub use history::{Filter, Tree};
+pub use metrics::{HandlerMetrics, Metrics, NameMetrics};
+
+pub(crate) use emit::EmitOptions;
+pub(crate) use routing::Route;
+
+use crate::envelope::{Envelope, Name, Record};
+use crate::error::{BuildError, BusError};
+use crate::event::Event;
+use crate::glob::Glob;
+use crate::subscription::{
+    call_record, call_typed, Callback, HandlerDescriptor, HandlerInput, HandlerReturn, Subscription, SubscriptionInfo,
+    SubscriptionSpec,
+};
+use dead_letter::DeadLetters;
+use history::History;
+use metrics::{BusCounters, NameStats};
+use routing::{RoutingTable, MAX_CACHED_NAMES};
+
+/// Default history capacity.
+pub const DEFAULT_HISTORY: usize = 10_000;
+/// Default dead-letter capacity.
+pub const DEFAULT_DEAD_LETTERS: usize = 1_000;
+
+/// An event bus: routes emissions to subscriptions, keeps a bounded history, records
+/// failed deliveries as dead letters and counts everything.
+///
+/// `Bus` is a cheap handle (an `Arc`); clones share one bus. [`herald::bus()`](crate::bus())
+/// is the global one, with every registered handler of group `"default"`.
+///
+/// ```
+/// use herald::prelude::*;
+/// use herald::Bus;
+///
+/// #[derive(Debug, serde::Serialize, serde::Deserialize, Event)]
+/// #[event(name = "doc.job_done")]
+/// struct JobDone { job: u32 }
+///
+/// let bus = Bus::builder().registered_handlers(false).history(100).build().unwrap();
+/// let seen = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+/// let s = seen.clone();
+/// let _sub = bus.subscribe::<JobDone, _>(move |ev| {
+///     s.fetch_add(ev.payload().job, std::sync::atomic::Ordering::Relaxed);
+/// });
+/// bus.emit(JobDone { job: 7 });
+/// assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 7);
+/// assert_eq!(bus.history().len(), 1);
+/// ```
+#[derive(Clone)]
+pub struct Bus {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    disabled: bool,
+    table: ArcSwap<RoutingTable>,
+    /// Serializes subscription changes (route caching races harmlessly through `rcu`).
+    changes: Mutex<()>,
+    history: Option<Mutex<History>>,
+    dead: Mutex<DeadLetters>,
+    counters: BusCounters,
+    names: Mutex<HashMap<String, Arc<NameStats>>>,
+    other_names: Arc<NameStats>,
+    inflight: AtomicUsize,
+    idle: tokio::sync::Notify,
+    next_subscription: AtomicU64,
+    #[allow(dead_code)]
+    request_timeout: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Builds a [`Bus`]: `Bus::builder().group("workers").history(1_000).build()`.
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `.build()`"]
+pub struct Builder {
+    groups: Vec<String>,
+    registered: bool,
+    history: usize,
+    dead_letters: usize,
+    request_timeout: Duration,
+    extra: Vec<HandlerDescriptor>,
+    disabled: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            groups: Vec::new(),
+            registered: true,
+            history: DEFAULT_HISTORY,
+            dead_letters: DEFAULT_DEAD_LETTERS,
+            request_timeout: Duration::from_secs(30),
+            extra: Vec::new(),
+            disabled: false,
+        }
+    }
+}
+
+impl Builder {
+    /// Takes the registered handlers of this group (may be called several times; without
+    /// it the bus takes group `"default"`).
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.groups.push(group.into());
+        self
+    }
+    /// Whether to take the `#[on]` handlers registered at link time (default true).
+    pub fn registered_handlers(mut self, yes: bool) -> Self {
+        self.registered = yes;
+        self
+    }
+    /// History capacity (default 10,000; 0 turns history off).
+    pub fn history(mut self, capacity: usize) -> Self {
+        self.history = capacity;
+        self
+    }
+    /// Dead-letter capacity (default 1,000); the oldest is evicted and counted as dropped.
+    pub fn dead_letters(mut self, capacity: usize) -> Self {
+        self.dead_letters = capacity;
+        self
+    }
+    /// How long a request waits for its response (default 30 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+    /// Adds one `#[on]` handler by hand: `.subscription(herald::subscription!(path::to::handler))`.
+    /// Useful where link-time registration cannot be relied on.
+    pub fn subscription(mut self, descriptor: HandlerDescriptor) -> Self {
+        self.extra.push(descriptor);
+        self
+    }
+
+    /// Builds the bus. Fails when two event types are registered under one name.
+    pub fn build(self) -> Result<Bus, BuildError> {
+        crate::registry::check()?;
+        Ok(self.build_unchecked())
+    }
+
+    fn build_unchecked(self) -> Bus {
+        let groups: Vec<&str> = if self.groups.is_empty() {
+            vec!["default"]
+        } else {
+            self.groups.iter().map(String::as_str).collect()
+        };
+        let mut subs: Vec<Arc<Subscription>> = Vec::new();
+        if self.registered && !self.disabled {
+            for d in crate::registry::subscriptions() {
+                if groups.contains(&d.group) {
+                    subs.push(Arc::new(Subscription::from_descriptor(d)));
+                }
+            }
+        }
+        for d in &self.extra {
+            if !subs.iter().any(|s| s.name == d.name) {
+                subs.push(Arc::new(Subscription::from_descriptor(d)));
+            }
+        }
+        let keep = self.history > 0 && !self.disabled;
+        Bus {
+            inner: Arc::new(Inner {
+                disabled: self.disabled,
+                table: ArcSwap::from_pointee(RoutingTable::new(subs, keep)),
+                changes: Mutex::new(()),
+                history: keep.then(|| Mutex::new(History::new(self.history))),
+                dead: Mutex::new(DeadLetters::new(self.dead_letters)),
+                counters: BusCounters::default(),
+                names: Mutex::new(HashMap::new()),
+                other_names: Arc::new(NameStats::default()),
+                inflight: AtomicUsize::new(0),
+                idle: tokio::sync::Notify::new(),
+                next_subscription: AtomicU64::new(1),
+                request_timeout: self.request_timeout,
+            }),
+        }
+    }
+}
+
+/// The global bus (see [`crate::bus()`]).
+pub(crate) fn global() -> &'static Bus {
+    static GLOBAL: OnceLock<Bus> = OnceLock::new();
+    GLOBAL.get_or_init(|| {
+        if let Err(e) = crate::registry::check() {
+            eprintln!("herald: {e}");
+        }
+        Builder::default().build_unchecked()
+    })
+}
+
+impl Bus {
+    /// A builder for a new bus.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A bus that accepts emissions and does nothing with them, at near-zero cost.
+    pub fn disabled() -> Bus {
+        Builder {
+            disabled: true,
+            history: 0,
+            registered: false,
+            ..Builder::default()
+        }
+        .build_unchecked()
+    }
+
+    /// Whether this bus was made by [`Bus::disabled`].
+    pub fn is_disabled(&self) -> bool {
+        self.inner.disabled
+    }
+
+    /// Emits `ev`: runs matching sync handlers inline in priority order, schedules async
+    /// ones, returns the new record's id. Never panics because a handler did.
+    pub fn emit<E: Event>(&self, ev: E) -> Uuid {
+        self.dispatch(ev, EmitOptions::default(), None)
+    }
+
+    /// Starts an emission with metadata; see [`Emit`].
+    pub fn event<E: Event>(&self, ev: E) -> Emit<'_, E> {
+        Emit {
+            bus: self,
+            payload: ev,
+            opts: EmitOptions::default(),
+        }
+    }
+
+    /// Emits many events with one routing-table read; same semantics as repeated `emit`.
+    pub fn emit_batch<E: Event, I: IntoIterator<Item = E>>(&self, events: I) -> Vec<Uuid> {
+        self.dispatch_batch(events)
+    }
+
+    /// Emits `ev` and waits until every matching handler, sync and async, has finished.
+    pub async fn emit_and_wait<E: Event>(&self, ev: E) -> Delivery {
+        self.dispatch_and_wait(ev, EmitOptions::default()).await
+    }
+
+    /// Waits until no async handler of this bus is running or scheduled.
+    pub async fn flush(&self) {
+        loop {
+            let notified = self.inner.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.inner.inflight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// The records in history, oldest first.
+    pub fn history(&self) -> Vec<Record> {
+        self.inner.history.as_ref().map(|h| lock(h).all()).unwrap_or_default()
+    }
+
+    /// One record of the history, by id.
+    pub fn get(&self, id: Uuid) -> Option<Record> {
+        self.inner.history.as_ref().and_then(|h| lock(h).get(id))
+    }
+
+    /// The records of the history that `filter` matches, oldest first.
+    pub fn query(&self, filter: &Filter) -> Vec<Record> {
+        self.inner.history.as_ref().map(|h| lock(h).query(filter)).unwrap_or_default()
+    }
+
+    /// The tree rooted at `root_id`, from history.
+    pub fn tree(&self, root_id: Uuid) -> Option<Tree> {
+        self.inner.history.as_ref().and_then(|h| lock(h).tree(root_id))
+    }
+
+    /// Sizes of the history indexes (by id, by root): bounded by the capacity.
+    #[doc(hidden)]
+    pub fn __history_index_sizes(&self) -> (usize, usize) {
+        self.inner.history.as_ref().map(|h| lock(h).index_sizes()).unwrap_or_default()
+    }
+
+    fn find(&self, name: &str, f: impl Fn(&Subscription)) -> Result<(), BusError> {
+        let table = self.inner.table.load();
+        let mut found = false;
+        for s in table.subs.iter().filter(|s| s.name == name) {
+            f(s);
+            found = true;
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(BusError::UnknownSubscription(name.to_owned()))
+        }
+    }
+
+    /// Stops delivering to the named subscription until [`resume`](Bus::resume).
+    pub fn pause(&self, name: &str) -> Result<(), BusError> {
+        self.find(name, |s| s.paused.store(true, Ordering::Relaxed))
+    }
+
+    /// Delivers to the named subscription again.
+    pub fn resume(&self, name: &str) -> Result<(), BusError> {
+        self.find(name, |s| s.paused.store(false, Ordering::Relaxed))
+    }
+
+    /// Removes the named subscription from this bus.
+    pub fn unsubscribe(&self, name: &str) -> Result<(), BusError> {
+        if self.inner.remove_subscription(name) {
+            Ok(())
+        } else {
+            Err(BusError::UnknownSubscription(name.to_owned()))
+        }
+    }
+
+    /// Every subscription of this bus, in delivery order.
+    pub fn subscriptions(&self) -> Vec<SubscriptionInfo> {
+        self.inner.table.load().subs.iter().map(|s| s.info()).collect()
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> Metrics {
+        let c = &self.inner.counters;
+        let mut names: std::collections::BTreeMap<String, NameMetrics> = lock(&self.inner.names)
+            .iter()
+            .map(|(n, s)| (n.clone(), NameMetrics { emitted: s.emitted.get() }))
+            .collect();
+        let other = self.inner.other_names.emitted.get();
+        if other > 0 {
+            names.insert("<other>".to_owned(), NameMetrics { emitted: other });
+        }
+        let handlers = self
+            .inner
+            .table
+            .load()
+            .subs
+            .iter()
+            .map(|s| {
+                (
+                    s.name.to_string(),
+                    HandlerMetrics {
+                        delivered: s.delivered.get(),
+                        failed: s.failed.get(),
+                    },
+                )
+            })
+            .collect();
+        Metrics {
+            emitted: c.emitted.get(),
+            delivered: c.delivered.get(),
+            failed: c.failed.get(),
+            dead_lettered: c.dead_lettered.get(),
+            expired: c.expired.get(),
+            dropped: c.dropped.get(),
+            names,
+            handlers,
+        }
+    }
+
+    /// Failed deliveries, oldest first.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        lock(&self.inner.dead).all()
+    }
+
+    /// Removes a dead letter and returns it.
+    pub fn clear_dead_letter(&self, id: Uuid) -> Result<DeadLetter, BusError> {
+        lock(&self.inner.dead).remove(id).ok_or(BusError::UnknownDeadLetter(id))
+    }
+
+    /// Runs the failed handler of a dead letter again on its record. On success the dead
+    /// letter is removed; on failure it stays, with one more attempt counted.
+    pub async fn retry_dead_letter(&self, id: Uuid) -> Result<Delivery, BusError> {
+        let letter = lock(&self.inner.dead).remove(id).ok_or(BusError::UnknownDeadLetter(id))?;
+        let sub = self.inner.table.load().subs.iter().find(|s| s.name == letter.handler()).cloned();
+        let Some(sub) = sub else {
+            lock(&self.inner.dead).push(letter.clone());
+            return Err(BusError::UnknownSubscription(letter.handler().to_owned()));
+        };
+        Ok(self.redeliver(&sub, letter).await)
+    }
+
+    /// Subscribes a sync closure to events of type `T`. Dropping the handle unsubscribes.
+    ///
+    /// The closure may return what an `#[on]` handler may: `()`, `Result<(), E>`, an
+    /// event (emitted as a child of the handled one), `Option` or `Result` of an event.
+    pub fn subscribe<T, R>(&self, f: impl Fn(&Envelope<T>) -> R + Send + Sync + 'static) -> SubscriptionHandle
+    where
+        T: Event,
+        R: HandlerReturn,
+    {
+        let name = format!("{}#{}", T::NAME, self.inner.next_subscription.fetch_add(1, Ordering::Relaxed));
+        self.add(SubscriptionSpec {
+            name: Cow::Owned(name),
+            group: Cow::Borrowed("default"),
+            priority: 0,
+            event: Some((TypeId::of::<T>(), T::NAME)),
+            pattern: None,
+            phase: None,
+            kind: None,
+            source: None,
+            when: None,
+            wants_record: false,
+            callback: Callback::Sync(Arc::new(move |input: HandlerInput<'_>| call_typed::<T, R>(input, &f))),
+        })
+    }
+
+    /// Subscribes a sync closure to every record whose name matches `pattern` (`*` one
+    /// segment, `**` zero or more). Dropping the handle unsubscribes.
+    pub fn subscribe_pattern<R>(&self, pattern: &str, f: impl Fn(&Record) -> R + Send + Sync + 'static) -> SubscriptionHandle
+    where
+        R: HandlerReturn,
+    {
+        let name = format!("{pattern}#{}", self.inner.next_subscription.fetch_add(1, Ordering::Relaxed));
+        self.add(SubscriptionSpec {
+            name: Cow::Owned(name),
+            group: Cow::Borrowed("default"),
+            priority: 0,
+            event: None,
+            pattern: Some(Glob::new(pattern)),
+            phase: None,
+            kind: None,
+            source: None,
+            when: None,
+            wants_record: true,
+            callback: Callback::Sync(Arc::new(move |input: HandlerInput<'_>| call_record(input, &f))),
+        })
+    }
+
+    fn add(&self, spec: SubscriptionSpec) -> SubscriptionHandle {
+        let name = spec.name.to_string();
+        let sub = Arc::new(Subscription::new(spec));
+        self.inner.add_subscription(sub);
+        SubscriptionHandle {
+            bus: Arc::downgrade(&self.inner),
+            name,
+            active: true,
+        }
+    }
+}
+
+impl Bus {
+    /// The route of records of `type_id` named `name` (not the type's own name).
+    pub(crate) fn route(&self, type_id: TypeId, name: &Name) -> Arc<Route> {
+        match self.inner.table.load().get(type_id, name, false) {
+            Some(route) => route.clone(),
+            None => self.inner.resolve(type_id, name, false),
+        }
+    }
+
+    /// The epoch of the current routing table (changes when subscriptions change).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.inner.table.load().epoch
+    }
+}
+
+impl Inner {
+    fn add_subscription(&self, sub: Arc<Subscription>) {
+        let _g = lock(&self.changes);
+        let current = self.table.load();
+        let mut subs: Vec<Arc<Subscription>> = current.subs.to_vec();
+        subs.push(sub);
+        self.table.store(Arc::new(RoutingTable::new(subs, current.keep)));
+    }
+
+    fn remove_subscription(&self, name: &str) -> bool {
+        let _g = lock(&self.changes);
+        let current = self.table.load();
+        let subs: Vec<Arc<Subscription>> = current.subs.iter().filter(|s| s.name != name).cloned().collect();
+        if subs.len() == current.subs.len() {
+            return false;
+        }
+        self.table.store(Arc::new(RoutingTable::new(subs, current.keep)));
+        true
+    }
+
+    fn name_stats(&self, name: &str) -> Arc<NameStats> {
+        let mut names = lock(&self.names);
+        if let Some(s) = names.get(name) {
+            return s.clone();
+        }
+        if names.len() >= MAX_CACHED_NAMES {
+            return self.other_names.clone();
+        }
+        let s = Arc::new(NameStats::default());
+        names.insert(name.to_owned(), s.clone());
+        s
+    }
+
+    /// The route of (`type_id`, `name`), resolving and caching it on first use.
+    fn resolve(&self, type_id: TypeId, name: &Name, is_type_name: bool) -> Arc<Route> {
+        let stats = self.name_stats(name.as_str());
+        let mut resolved: Option<Arc<Route>> = None;
+        self.table.rcu(|table| {
+            if let Some(route) = table.get(type_id, name, is_type_name) {
+                resolved = Some(route.clone());
+                return Arc::clone(table);
+            }
+            let route = Arc::new(table.resolve(type_id, name.as_str(), stats.clone()));
+            resolved = Some(route.clone());
+            match table.with_route(type_id, name, is_type_name, route) {
+                Some(next) => Arc::new(next),
+                None => Arc::clone(table),
+            }
+        });
+        resolved.unwrap_or_else(|| Arc::new(self.table.load().resolve(type_id, name.as_str(), stats)))
+    }
+}
+
+impl fmt::Debug for Bus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bus")
+            .field("disabled", &self.inner.disabled)
+            .field("subscriptions", &self.inner.table.load().subs.len())
+            .field("history", &self.inner.history.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A programmatic subscription; dropping it unsubscribes (call [`detach`](Self::detach)
+/// to keep the subscription for the bus's lifetime).
+#[must_use = "dropping the handle unsubscribes at once"]
+pub struct SubscriptionHandle {
+    bus: Weak<Inner>,
+    name: String,
+    active: bool,
+}
+
+impl SubscriptionHandle {
+    /// The subscription's name on its bus (for `pause`, `resume`, `unsubscribe`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Unsubscribes now.
+    pub fn unsubscribe(self) {}
+
+    /// Keeps the subscription until the bus is dropped or it is unsubscribed by name.
+    pub fn detach(mut self) {
+        self.active = false;
+    }
+}
+
+impl Drop for SubscriptionHandle {
+    fn drop(&mut self) {
+        if self.active {
+            if let Some(inner) = self.bus.upgrade() {
+                inner.remove_subscription(&self.name);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SubscriptionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscriptionHandle").field("name", &self.name).finish()
+    }
+}

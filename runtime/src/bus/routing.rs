@@ -1,0 +1,138 @@
+//! The routing table: subscriptions in delivery order, and the resolved route of each
+//! (event type, record name) pair.
+//!
+//! A table is immutable. Subscribing or unsubscribing builds a new one (new epoch);
+//! resolving a pair for the first time publishes a copy with the route added (same
+//! epoch). Emitters only load the current table, so the hot path takes no lock.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::bus::metrics::NameStats;
+use crate::envelope::Name;
+use crate::subscription::Subscription;
+
+/// Routes for dynamic names beyond this many are computed per emit, not cached.
+pub(crate) const MAX_CACHED_NAMES: usize = 4096;
+
+/// FxHash: fast, non-keyed hashing for keys we produce ourselves.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(buf));
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+
+/// The subscriptions one (type, name) pair is delivered to, in order.
+pub(crate) struct Route {
+    pub(crate) subs: Box<[Arc<Subscription>]>,
+    /// Some subscription needs a shared `Record` (async, `&Record`), or history is on.
+    pub(crate) needs_record: bool,
+    pub(crate) keep: bool,
+    pub(crate) stats: Arc<NameStats>,
+}
+
+impl Route {
+    /// Whether an emission on this route does anything beyond counting.
+    #[inline]
+    pub(crate) fn wanted(&self) -> bool {
+        self.keep || !self.subs.is_empty()
+    }
+}
+
+static EPOCH: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Clone)]
+pub(crate) struct RoutingTable {
+    pub(crate) epoch: u64,
+    /// Every subscription, in delivery order: priority descending, then name.
+    pub(crate) subs: Arc<[Arc<Subscription>]>,
+    /// Whether records are kept (history).
+    pub(crate) keep: bool,
+    typed: HashMap<TypeId, Arc<Route>, FxBuild>,
+    named: HashMap<Name, HashMap<TypeId, Arc<Route>, FxBuild>, FxBuild>,
+    named_count: usize,
+}
+
+impl RoutingTable {
+    pub(crate) fn new(mut subs: Vec<Arc<Subscription>>, keep: bool) -> RoutingTable {
+        subs.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)));
+        RoutingTable {
+            epoch: EPOCH.fetch_add(1, Ordering::Relaxed),
+            subs: subs.into(),
+            keep,
+            typed: HashMap::default(),
+            named: HashMap::default(),
+            named_count: 0,
+        }
+    }
+
+    /// The cached route of records of `type_id` named `name`; `is_type_name` says the
+    /// name is the type's own `NAME`.
+    #[inline]
+    pub(crate) fn get(&self, type_id: TypeId, name: &Name, is_type_name: bool) -> Option<&Arc<Route>> {
+        if is_type_name {
+            self.typed.get(&type_id)
+        } else {
+            self.named.get(name.as_str())?.get(&type_id)
+        }
+    }
+
+    pub(crate) fn resolve(&self, type_id: TypeId, name: &str, stats: Arc<NameStats>) -> Route {
+        let subs: Vec<Arc<Subscription>> = self.subs.iter().filter(|s| s.routes(type_id, name)).cloned().collect();
+        let needs_record = self.keep || subs.iter().any(|s| s.is_async() || s.wants_record);
+        Route {
+            subs: subs.into(),
+            needs_record,
+            keep: self.keep,
+            stats,
+        }
+    }
+
+    /// A copy with `route` cached, or `None` when the cache for dynamic names is full.
+    pub(crate) fn with_route(&self, type_id: TypeId, name: &Name, is_type_name: bool, route: Arc<Route>) -> Option<RoutingTable> {
+        let mut next = self.clone();
+        if is_type_name {
+            next.typed.insert(type_id, route);
+        } else {
+            if next.named_count >= MAX_CACHED_NAMES {
+                return None;
+            }
+            next.named_count += 1;
+            next.named.entry(name.clone()).or_default().insert(type_id, route);
+        }
+        Some(next)
+    }
+}

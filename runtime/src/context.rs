@@ -1,0 +1,213 @@
+//! The nesting context: which event is the current parent, and which bus is current.
+//!
+//! Both live in thread-locals. Sync code sees them for the extent of a call; futures
+//! carry them in a wrapper that installs them for each poll and restores the previous
+//! values afterwards (also when the poll panics), so interleaved tasks on one thread
+//! never see each other's parents.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use uuid::Uuid;
+
+use crate::bus::Bus;
+use crate::envelope::Links;
+
+thread_local! {
+    static LINKS: Cell<Links> = const { Cell::new(Links { parent: None, root: None, correlation: None, causation: None }) };
+    static BUS: Cell<*const Bus> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The links a record emitted here and now gets.
+#[inline]
+pub(crate) fn current_links() -> Links {
+    LINKS.with(Cell::get)
+}
+
+/// Restores the previous links when dropped.
+pub(crate) struct LinksGuard {
+    previous: Links,
+}
+
+impl Drop for LinksGuard {
+    fn drop(&mut self) {
+        LINKS.with(|l| l.set(self.previous));
+    }
+}
+
+/// Makes `links` current until the guard drops.
+#[inline]
+pub(crate) fn enter(links: Links) -> LinksGuard {
+    LinksGuard {
+        previous: LINKS.with(|l| l.replace(links)),
+    }
+}
+
+/// Restores the previous current bus when dropped.
+pub(crate) struct BusGuard<'a> {
+    previous: *const Bus,
+    _bus: PhantomData<&'a Bus>,
+}
+
+impl Drop for BusGuard<'_> {
+    fn drop(&mut self) {
+        BUS.with(|b| b.set(self.previous));
+    }
+}
+
+/// Makes `bus` current until the guard drops. The guard borrows `bus`, so the pointer
+/// stored in the thread-local is valid for as long as it is installed.
+#[inline]
+pub(crate) fn enter_bus(bus: &Bus) -> BusGuard<'_> {
+    BusGuard {
+        previous: BUS.with(|b| b.replace(std::ptr::from_ref(bus))),
+        _bus: PhantomData,
+    }
+}
+
+/// Runs `f` with the current bus: the innermost [`with_bus`] / [`scope`] / handler bus,
+/// else the global one.
+#[inline]
+pub(crate) fn with_current_bus<R>(f: impl FnOnce(&Bus) -> R) -> R {
+    let ptr = BUS.with(Cell::get);
+    if ptr.is_null() {
+        f(crate::bus::global())
+    } else {
+        // SAFETY: the pointer was installed by `enter_bus` from a `&Bus` whose borrow
+        // outlives the `BusGuard`, and the guard restores the previous value when it
+        // drops; guards are never leaked (they are only held as locals in this crate).
+        f(unsafe { &*ptr })
+    }
+}
+
+/// A clone of the current bus, or `None` when it is the global one.
+pub(crate) fn current_bus_override() -> Option<Bus> {
+    let ptr = BUS.with(Cell::get);
+    if ptr.is_null() {
+        None
+    } else {
+        // SAFETY: as in `with_current_bus`.
+        Some(unsafe { &*ptr }.clone())
+    }
+}
+
+/// The current parent: the started event of the innermost instrumented call running
+/// here (or the parent that a future carries with [`InCurrentContext`]).
+///
+/// ```
+/// use herald::prelude::*;
+///
+/// #[instrument_events]
+/// fn inner() -> Option<herald::Uuid> {
+///     herald::current()
+/// }
+///
+/// assert!(herald::current().is_none());
+/// assert!(inner().is_some());
+/// ```
+pub fn current() -> Option<Uuid> {
+    current_links().parent
+}
+
+/// Runs `f` with `bus` as the current bus: `herald::emit` and instrumented code inside
+/// send to it (like `tracing::subscriber::with_default`).
+///
+/// ```
+/// use herald::prelude::*;
+///
+/// #[derive(serde::Serialize, serde::Deserialize, Event)]
+/// #[event(name = "doc.tick")]
+/// struct Tick;
+///
+/// let bus = herald::Bus::builder().registered_handlers(false).build().unwrap();
+/// herald::with_bus(&bus, || herald::emit(Tick));
+/// assert_eq!(bus.history().len(), 1);
+/// ```
+pub fn with_bus<R>(bus: &Bus, f: impl FnOnce() -> R) -> R {
+    let _guard = enter_bus(bus);
+    f()
+}
+
+/// Runs `fut` with `bus` as the current bus for every poll (the async [`with_bus`]).
+pub fn scope<F: Future>(bus: &Bus, fut: F) -> WithContext<F> {
+    WithContext {
+        bus: Some(bus.clone()),
+        links: None,
+        inner: fut,
+    }
+}
+
+/// Runs `fut` with `bus` current and `links` as its nesting context.
+pub(crate) fn with_context<F: Future>(bus: &Bus, links: Links, fut: F) -> WithContext<F> {
+    WithContext {
+        bus: Some(bus.clone()),
+        links: Some(links),
+        inner: fut,
+    }
+}
+
+/// `tokio::spawn(fut.in_current_context())`: the task keeps the current bus and parent.
+///
+/// A plain `tokio::spawn` carries neither. Must be called inside a tokio runtime.
+pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(fut.in_current_context())
+}
+
+/// Carries the current bus and parent into a future, like tracing's `in_current_span`.
+pub trait InCurrentContext: Future + Sized {
+    /// Wraps the future so that every poll sees the bus and parent current now.
+    ///
+    /// ```
+    /// use herald::prelude::*;
+    ///
+    /// #[instrument_events]
+    /// fn outer() -> impl std::future::Future<Output = Option<herald::Uuid>> {
+    ///     let expected = herald::current();
+    ///     async move {
+    ///         assert_eq!(herald::current(), expected);
+    ///         herald::current()
+    ///     }
+    ///     .in_current_context()
+    /// }
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// assert!(rt.block_on(outer()).is_some());
+    /// ```
+    fn in_current_context(self) -> WithContext<Self> {
+        WithContext {
+            bus: current_bus_override(),
+            links: Some(current_links()),
+            inner: self,
+        }
+    }
+}
+
+impl<F: Future> InCurrentContext for F {}
+
+/// A future that runs with a given bus and parent; see [`InCurrentContext`] and [`scope`].
+#[must_use = "futures do nothing unless polled"]
+pub struct WithContext<F> {
+    bus: Option<Bus>,
+    links: Option<Links>,
+    inner: F,
+}
+
+impl<F: Future> Future for WithContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`, and
+        // `WithContext` has no `Drop` impl and is `Unpin` only when `F` is.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _bus = this.bus.as_ref().map(enter_bus);
+        let _links = this.links.map(enter);
+        // SAFETY: see above; `this.inner` stays where it is.
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}

@@ -1,0 +1,355 @@
+//! [`Envelope`] (a typed payload with its metadata) and [`Record`] (the same, type-erased
+//! and shared).
+
+use std::any::{Any, TypeId};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use uuid::Uuid;
+
+use crate::event::{EntityRef, Event, Kind, Phase, Priority};
+
+/// A record name: the type's `NAME`, or a name chosen per emission (lifecycle events).
+#[derive(Clone)]
+pub(crate) enum Name {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Name {
+    #[inline]
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Name::Static(s) => s,
+            Name::Shared(s) => s,
+        }
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// Where a record sits in its tree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Links {
+    pub(crate) parent: Option<Uuid>,
+    pub(crate) root: Option<Uuid>,
+    pub(crate) correlation: Option<Uuid>,
+    pub(crate) causation: Option<Uuid>,
+}
+
+/// Everything about an emission except its payload.
+#[derive(Clone, Debug)]
+pub(crate) struct Meta {
+    pub(crate) id: Uuid,
+    pub(crate) name: Name,
+    /// `NAME` of the payload's type (differs from `name` for lifecycle events).
+    pub(crate) type_key: &'static str,
+    pub(crate) version: u32,
+    pub(crate) kind: Kind,
+    pub(crate) phase: Phase,
+    pub(crate) timestamp: SystemTime,
+    pub(crate) parent_id: Option<Uuid>,
+    pub(crate) root_id: Uuid,
+    pub(crate) correlation_id: Uuid,
+    pub(crate) causation_id: Option<Uuid>,
+    pub(crate) subject: Option<EntityRef>,
+    pub(crate) actor: Option<EntityRef>,
+    pub(crate) context: BTreeMap<String, Uuid>,
+    pub(crate) source: Option<String>,
+    pub(crate) target: Option<String>,
+    pub(crate) priority: Priority,
+    pub(crate) expires_at: Option<SystemTime>,
+    pub(crate) duration: Option<Duration>,
+    pub(crate) labels: BTreeMap<String, String>,
+}
+
+impl Meta {
+    /// Fills the tree links of a new record from the context it is emitted in.
+    #[inline]
+    pub(crate) fn link(&mut self, links: Links) {
+        self.parent_id = links.parent;
+        self.root_id = links.root.unwrap_or(self.id);
+        self.correlation_id = links.correlation.unwrap_or(self.id);
+        self.causation_id = links.causation.or(links.parent);
+    }
+
+    /// The links that a child of this record gets.
+    pub(crate) fn child_links(&self) -> Links {
+        Links {
+            parent: Some(self.id),
+            root: Some(self.root_id),
+            correlation: Some(self.correlation_id),
+            causation: Some(self.id),
+        }
+    }
+}
+
+/// A payload together with its metadata, as handlers receive it.
+///
+/// `Envelope<T>` is what a handler taking `&Envelope<T>` gets; [`Record`] is the
+/// type-erased, shareable form of the same thing. The accessors are the same on both.
+pub struct Envelope<T: ?Sized> {
+    pub(crate) meta: Meta,
+    pub(crate) payload: T,
+}
+
+/// The type-erased payload behind a [`Record`]. Not public API.
+#[doc(hidden)]
+pub trait Payload: Any + Send + Sync {
+    #[doc(hidden)]
+    fn __as_any(&self) -> &dyn Any;
+    #[doc(hidden)]
+    fn __to_json(&self) -> Result<serde_json::Value, serde_json::Error>;
+    #[doc(hidden)]
+    fn __type_name(&self) -> &'static str;
+}
+
+impl<T: Event> Payload for T {
+    fn __as_any(&self) -> &dyn Any {
+        self
+    }
+    fn __to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::to_value(self)
+    }
+    fn __type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+}
+
+/// An envelope whose payload type is erased. Not public API.
+#[doc(hidden)]
+pub type ErasedEnvelope = Envelope<dyn Payload>;
+
+impl<T: ?Sized> Envelope<T> {
+    /// Unique, time-ordered id of this emission.
+    pub fn id(&self) -> Uuid {
+        self.meta.id
+    }
+    /// The record name.
+    pub fn name(&self) -> &str {
+        self.meta.name.as_str()
+    }
+    /// The payload version.
+    pub fn version(&self) -> u32 {
+        self.meta.version
+    }
+    /// The event kind.
+    pub fn kind(&self) -> Kind {
+        self.meta.kind
+    }
+    /// The phase.
+    pub fn phase(&self) -> Phase {
+        self.meta.phase
+    }
+    /// When it was emitted.
+    pub fn timestamp(&self) -> SystemTime {
+        self.meta.timestamp
+    }
+    /// The event that was current in the nesting context when this one was emitted.
+    pub fn parent_id(&self) -> Option<Uuid> {
+        self.meta.parent_id
+    }
+    /// The root of this record's tree (its own id when it has no parent).
+    pub fn root_id(&self) -> Uuid {
+        self.meta.root_id
+    }
+    /// Shared by a whole causal chain, across roots and processes.
+    pub fn correlation_id(&self) -> Uuid {
+        self.meta.correlation_id
+    }
+    /// The event that directly caused this one.
+    pub fn causation_id(&self) -> Option<Uuid> {
+        self.meta.causation_id
+    }
+    /// The entity this event is about.
+    pub fn subject(&self) -> Option<&EntityRef> {
+        self.meta.subject.as_ref()
+    }
+    /// The entity that caused it.
+    pub fn actor(&self) -> Option<&EntityRef> {
+        self.meta.actor.as_ref()
+    }
+    /// Other involved entities, by role.
+    pub fn context(&self) -> &BTreeMap<String, Uuid> {
+        &self.meta.context
+    }
+    /// Where it comes from.
+    pub fn source(&self) -> Option<&str> {
+        self.meta.source.as_deref()
+    }
+    /// Whom it is for.
+    pub fn target(&self) -> Option<&str> {
+        self.meta.target.as_deref()
+    }
+    /// Its priority.
+    pub fn priority(&self) -> Priority {
+        self.meta.priority
+    }
+    /// When it stops being delivered.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.meta.expires_at
+    }
+    /// Whether it has expired at `now`.
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        self.meta.expires_at.is_some_and(|at| at <= now)
+    }
+    /// How long the operation took (completed, failed and cancelled lifecycle events).
+    pub fn duration(&self) -> Option<Duration> {
+        self.meta.duration
+    }
+    /// String key/value metadata.
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.meta.labels
+    }
+    /// One label.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.meta.labels.get(key).map(String::as_str)
+    }
+}
+
+impl<T> Envelope<T> {
+    /// The typed payload.
+    pub fn payload(&self) -> &T {
+        &self.payload
+    }
+}
+
+impl ErasedEnvelope {
+    /// The envelope with its payload type, when it is `T`.
+    #[doc(hidden)]
+    #[inline]
+    pub fn __downcast<T: Event>(&self) -> Option<&Envelope<T>> {
+        if self.payload.__as_any().type_id() == TypeId::of::<T>() {
+            let ptr = std::ptr::from_ref(self).cast::<Envelope<T>>();
+            // SAFETY: an `Envelope<dyn Payload>` only ever comes from unsizing an
+            // `Envelope<P>`; the payload's `TypeId` says `P` is `T`, so the pointee is an
+            // `Envelope<T>` and dropping the vtable half of the pointer is exact.
+            Some(unsafe { &*ptr })
+        } else {
+            None
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Envelope<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Envelope")
+            .field("id", &self.meta.id)
+            .field("name", &self.meta.name)
+            .field("phase", &self.meta.phase)
+            .field("parent_id", &self.meta.parent_id)
+            .field("payload", &self.payload)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A type-erased, cheaply clonable record of one emission.
+///
+/// Records are what history, dead letters, the store and `&Record` handlers see. The
+/// payload is reachable typed with [`downcast_ref`](Record::downcast_ref) or as JSON
+/// with [`payload_json`](Record::payload_json).
+#[derive(Clone)]
+pub struct Record(pub(crate) Arc<ErasedEnvelope>);
+
+impl Record {
+    pub(crate) fn new<T: Event>(env: Envelope<T>) -> Record {
+        let arc: Arc<ErasedEnvelope> = Arc::new(env);
+        Record(arc)
+    }
+
+    /// The envelope behind the record. Not public API.
+    #[doc(hidden)]
+    pub fn __envelope(&self) -> &ErasedEnvelope {
+        &self.0
+    }
+
+    /// The payload, when it is a `T`.
+    pub fn downcast_ref<T: Event>(&self) -> Option<&T> {
+        self.0.__downcast::<T>().map(Envelope::payload)
+    }
+
+    /// The typed envelope, when the payload is a `T`.
+    pub fn downcast<T: Event>(&self) -> Option<&Envelope<T>> {
+        self.0.__downcast::<T>()
+    }
+
+    /// Whether the payload is a `T`.
+    pub fn is<T: Event>(&self) -> bool {
+        self.0.payload.__as_any().type_id() == TypeId::of::<T>()
+    }
+
+    /// The payload as JSON.
+    pub fn payload_json(&self) -> serde_json::Value {
+        self.0
+            .payload
+            .__to_json()
+            .unwrap_or_else(|e| serde_json::Value::String(format!("<unserializable payload: {e}>")))
+    }
+
+    /// The Rust type name of the payload.
+    pub fn type_name(&self) -> &'static str {
+        self.0.payload.__type_name()
+    }
+
+    /// The `NAME` of the payload's event type (equal to [`name`](Envelope::name) except
+    /// for lifecycle events, whose record names are per operation).
+    pub fn event_name(&self) -> &'static str {
+        self.0.meta.type_key
+    }
+
+    /// Whether two records are the same emission (same allocation).
+    pub fn ptr_eq(a: &Record, b: &Record) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+
+    pub(crate) fn meta(&self) -> &Meta {
+        &self.0.meta
+    }
+}
+
+impl std::ops::Deref for Record {
+    type Target = ErasedEnvelope;
+
+    fn deref(&self) -> &ErasedEnvelope {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("id", &self.0.meta.id)
+            .field("name", &self.0.meta.name)
+            .field("phase", &self.0.meta.phase)
+            .field("parent_id", &self.0.meta.parent_id)
+            .field("root_id", &self.0.meta.root_id)
+            .field("payload", &self.payload_json())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,83 @@
+//! Error types, one per failure domain.
+
+use uuid::Uuid;
+
+/// A string that names no value of the expected kind (`"nope"` as a [`Phase`](crate::Phase)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{value}`")]
+pub struct ParseValueError {
+    what: &'static str,
+    value: String,
+}
+
+impl ParseValueError {
+    pub(crate) fn new(what: &'static str, value: &str) -> Self {
+        ParseValueError {
+            what,
+            value: value.to_owned(),
+        }
+    }
+}
+
+/// Why a JSON record could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The text is not JSON, or not a JSON object with the record fields.
+    #[error("malformed record: {0}")]
+    Malformed(String),
+    /// No registered event type has this name.
+    #[error("unknown event name `{0}`")]
+    UnknownName(String),
+    /// The payload was written by a version this type cannot read.
+    #[error("event `{name}` version {found} is not supported (current version {current}{})", if *.migratable { ", migration failed" } else { ", no migration" })]
+    UnsupportedVersion {
+        /// The event name.
+        name: String,
+        /// The version in the record.
+        found: u32,
+        /// The version of the registered type.
+        current: u32,
+        /// Whether a migration was tried (and failed).
+        migratable: bool,
+    },
+    /// The payload does not have the shape of the registered type.
+    #[error("payload of `{name}` does not match its type: {reason}")]
+    Payload {
+        /// The event name.
+        name: String,
+        /// What did not match.
+        reason: String,
+    },
+}
+
+/// Two event types registered under one name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event name `{name}` is registered by more than one type: {}", types.join(", "))]
+pub struct RegistryError {
+    /// The duplicated name.
+    pub name: String,
+    /// Every Rust type registered under it.
+    pub types: Vec<String>,
+}
+
+/// Why a bus could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The event registry is inconsistent.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// A subscription or dead letter named by a call does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BusError {
+    /// No subscription has this name.
+    #[error("no subscription named `{0}`")]
+    UnknownSubscription(String),
+    /// No dead letter has this id.
+    #[error("no dead letter with id {0}")]
+    UnknownDeadLetter(Uuid),
+}

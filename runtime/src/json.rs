@@ -1,0 +1,141 @@
+//! The JSON form of a record: [`Record::to_json`] and [`registry::decode`](crate::registry::decode).
+//!
+//! ```json
+//! {"id":"…","name":"order.placed","event":"order.placed","version":2,"kind":"notification",
+//!  "phase":"pending","timestamp":"2026-11-23T11:30:18.123456789Z","parent_id":null,
+//!  "root_id":"…","correlation_id":"…","causation_id":null,"subject":{"type":"Order","id":"…"},
+//!  "actor":null,"context":{},"source":null,"target":null,"priority":5,"expires_at":null,
+//!  "duration_ns":null,"labels":{},"payload":{…}}
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::envelope::{Meta, Name, Record};
+use crate::error::DecodeError;
+use crate::event::{EntityRef, Kind, Phase, Priority};
+use crate::time_fmt::{format_rfc3339, parse_rfc3339};
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    id: Uuid,
+    name: String,
+    event: String,
+    version: u32,
+    kind: Kind,
+    phase: Phase,
+    timestamp: String,
+    parent_id: Option<Uuid>,
+    root_id: Uuid,
+    correlation_id: Uuid,
+    causation_id: Option<Uuid>,
+    subject: Option<EntityRef>,
+    actor: Option<EntityRef>,
+    #[serde(default)]
+    context: BTreeMap<String, Uuid>,
+    source: Option<String>,
+    target: Option<String>,
+    priority: Priority,
+    expires_at: Option<String>,
+    duration_ns: Option<u64>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    payload: serde_json::Value,
+}
+
+impl Record {
+    /// The record as one line of JSON; [`registry::decode`](crate::registry::decode)
+    /// reads it back with every field.
+    pub fn to_json(&self) -> String {
+        let m = self.meta();
+        let wire = Wire {
+            id: m.id,
+            name: m.name.as_str().to_owned(),
+            event: m.type_key.to_owned(),
+            version: m.version,
+            kind: m.kind,
+            phase: m.phase,
+            timestamp: format_rfc3339(m.timestamp),
+            parent_id: m.parent_id,
+            root_id: m.root_id,
+            correlation_id: m.correlation_id,
+            causation_id: m.causation_id,
+            subject: m.subject.clone(),
+            actor: m.actor.clone(),
+            context: m.context.clone(),
+            source: m.source.clone(),
+            target: m.target.clone(),
+            priority: m.priority,
+            expires_at: m.expires_at.map(format_rfc3339),
+            duration_ns: m.duration.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            labels: m.labels.clone(),
+            payload: self.payload_json(),
+        };
+        serde_json::to_string(&wire).unwrap_or_else(|e| format!("{{\"error\":\"unserializable record: {e}\"}}"))
+    }
+}
+
+/// The metadata of a record being decoded. Not public API.
+#[doc(hidden)]
+pub struct DecodedMeta(pub(crate) Meta);
+
+pub(crate) fn decode(json: &str) -> Result<Record, DecodeError> {
+    let wire: Wire = serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let descriptor = crate::registry::descriptor(&wire.event).ok_or_else(|| DecodeError::UnknownName(wire.event.clone()))?;
+    let timestamp = parse_rfc3339(&wire.timestamp)
+        .ok_or_else(|| DecodeError::Malformed(format!("bad timestamp `{}`", wire.timestamp)))?;
+    let expires_at = match &wire.expires_at {
+        Some(s) => Some(parse_rfc3339(s).ok_or_else(|| DecodeError::Malformed(format!("bad expires_at `{s}`")))?),
+        None => None,
+    };
+    let mut payload = wire.payload;
+    if wire.version != descriptor.version {
+        let unsupported = |migratable| DecodeError::UnsupportedVersion {
+            name: wire.event.clone(),
+            found: wire.version,
+            current: descriptor.version,
+            migratable,
+        };
+        match descriptor.migrate {
+            Some(migrate) if wire.version < descriptor.version => {
+                payload = migrate(wire.version, payload).map_err(|_| unsupported(true))?;
+            }
+            _ => return Err(unsupported(false)),
+        }
+    }
+    let name = if wire.name == descriptor.name {
+        Name::Static(descriptor.name)
+    } else {
+        Name::Shared(wire.name.into())
+    };
+    let meta = Meta {
+        id: wire.id,
+        name,
+        type_key: descriptor.name,
+        version: descriptor.version,
+        kind: wire.kind,
+        phase: wire.phase,
+        timestamp,
+        parent_id: wire.parent_id,
+        root_id: wire.root_id,
+        correlation_id: wire.correlation_id,
+        causation_id: wire.causation_id,
+        subject: wire.subject,
+        actor: wire.actor,
+        context: wire.context,
+        source: wire.source,
+        target: wire.target,
+        priority: wire.priority,
+        expires_at,
+        duration: wire.duration_ns.map(Duration::from_nanos),
+        labels: wire.labels,
+    };
+    (descriptor.decode)(DecodedMeta(meta), payload).map_err(|reason| DecodeError::Payload {
+        name: descriptor.name.to_owned(),
+        reason,
+    })
+}

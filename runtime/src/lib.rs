@@ -1,0 +1,92 @@
+//! Typed events, attribute-declared subscribers, and instrumented calls that nest
+//! automatically.
+//!
+//! herald gives a Rust program a way to *see and react to* what happens inside it:
+//!
+//! - [`#[derive(Event)]`](derive@Event): typed events with a dotted name, a version and a kind;
+//! - [`#[on(...)]`](on): free functions subscribed by type, glob pattern, predicate,
+//!   phase or priority, registered at link time;
+//! - [`#[instrument_events]`](instrument_events): functions and methods, sync and async,
+//!   emit started / completed / failed / cancelled events with timing, and everything
+//!   that happens inside them nests under them (parent, root and correlation ids);
+//! - a [`Bus`] with history, trees, dead letters and metrics.
+//!
+//! ```
+//! use herald::prelude::*;
+//!
+//! #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]
+//! #[event(name = "order.placed")]
+//! pub struct OrderPlaced { pub order_id: u64, pub total_cents: u64 }
+//!
+//! #[on(OrderPlaced, group = "crate_docs")]
+//! fn bill(ev: &OrderPlaced) {
+//!     println!("billing order {} for {} cents", ev.order_id, ev.total_cents);
+//! }
+//!
+//! #[instrument_events(name = "checkout.place_order")]
+//! fn place_order(order_id: u64) -> Result<u64, String> {
+//!     herald::emit(OrderPlaced { order_id, total_cents: 4_200 });
+//!     Ok(order_id)
+//! }
+//!
+//! let bus = herald::Bus::builder().group("crate_docs").build()?;
+//! herald::with_bus(&bus, || place_order(7))?;
+//!
+//! let history = bus.history();
+//! let names: Vec<&str> = history.iter().map(|r| r.name()).collect();
+//! assert_eq!(names, ["checkout.place_order.started", "order.placed", "checkout.place_order.completed"]);
+//! // The event emitted inside the call nests under its started event.
+//! assert_eq!(history[1].parent_id(), Some(history[0].id()));
+//! print!("{}", bus.tree(history[0].id()).unwrap());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! See `SPEC.md` in the repository for the full contract.
+
+#![warn(missing_docs)]
+
+pub mod bus;
+mod context;
+mod envelope;
+pub mod error;
+mod event;
+mod glob;
+mod id;
+mod instrument;
+mod json;
+mod lifecycle;
+pub mod registry;
+mod subscription;
+mod time_fmt;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use crate::bus::{Builder, DeadLetter, Delivery, Emit, Filter, Metrics, SubscriptionHandle, Tree};
+pub use crate::context::{current, scope, spawn, with_bus, InCurrentContext, WithContext};
+pub use crate::envelope::{Envelope, Record};
+pub use crate::event::{EntityRef, Event, Kind, Phase, Priority, Query};
+pub use crate::lifecycle::{Cancelled, Completed, Failed, Started};
+pub use crate::subscription::{HandlerDescriptor, SubscriptionInfo};
+pub use bus::Bus;
+pub use uuid::Uuid;
+
+pub use herald_macros::{instrument_events, on, subscription, Event};
+
+/// The global bus: every registered handler of group `"default"`, history 10,000.
+pub fn bus() -> &'static Bus {
+    crate::bus::global()
+}
+
+/// Emits `ev` on the current bus (see [`with_bus`] and [`scope`]; else the global bus).
+pub fn emit<E: Event>(ev: E) -> Uuid {
+    context::with_current_bus(|bus| bus.emit(ev))
+}
+
+/// `use herald::prelude::*` brings the macros, [`Event`] and the extension traits into scope.
+pub mod prelude {
+    pub use crate::context::InCurrentContext;
+    pub use crate::event::Event;
+    pub use herald_macros::{instrument_events, on, Event};
+}

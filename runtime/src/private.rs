@@ -1,0 +1,32 @@
+//! Items used by the code `herald-macros` generates. Not public API: nothing here is
+//! covered by semver, and the macros only name these paths through `::herald::__private`.
+
+pub use ::core;
+pub use ::inventory;
+pub use ::serde;
+pub use ::serde_json;
+pub use ::std::boxed::Box;
+pub use ::std::string::String;
+
+pub use crate::envelope::{Envelope, ErasedEnvelope, Record};
+pub use crate::event::{Event, Kind, Phase, Query};
+pub use crate::instrument::{
+    run_async, run_sync, Args, Call, ErrorText, ErrorTextDebug, ErrorTextDisplay, ErrorTextOpaque, InstrumentedFuture, Site,
+};
+pub use crate::registry::{EventDescriptor, MigrateFn};
+pub use crate::subscription::{
+    call_record, call_typed, finish_async, mismatch, when_record, when_typed, BoxFuture, EventKey, HandlerCall,
+    HandlerDescriptor, HandlerInput, HandlerReturn, Outcome,
+};
+
+/// Parses a duration literal at compile time (`"250ms"`, `"30s"`, `"5m"`, `"1h"`) into
+/// nanoseconds. The macros validate the literal; this is the single definition of its
+/// meaning, usable in constants.
+pub const fn duration_from_nanos(nanos: u64) -> ::core::time::Duration {
+    ::core::time::Duration::from_nanos(nanos)
+}
+
+/// The `Debug` text of a value (for `args` and `ret`).
+pub fn debug_text<T: ?Sized + ::core::fmt::Debug>(value: &T) -> String {
+    ::std::format!("{value:?}")
+}

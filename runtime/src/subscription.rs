@@ -1,0 +1,414 @@
+//! Subscriptions: what `#[on]` registers, what `subscribe` creates, and how a handler's
+//! return value becomes an outcome.
+
+use std::any::TypeId;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::bus::metrics::Counter;
+use crate::envelope::{Envelope, ErasedEnvelope, Record};
+use crate::event::{Event, Kind, Phase};
+use crate::glob::Glob;
+
+/// What a handler invocation came to: `Err` carries the failure text. Not public API.
+#[doc(hidden)]
+pub type Outcome = Result<(), String>;
+
+/// A boxed, sendable future. Not public API.
+#[doc(hidden)]
+pub type BoxFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
+
+/// What a sync handler or a predicate is given. Not public API.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct HandlerInput<'a> {
+    #[doc(hidden)]
+    pub envelope: &'a ErasedEnvelope,
+    #[doc(hidden)]
+    pub record: Option<&'a Record>,
+}
+
+/// The event type a subscription routes on. Not public API.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct EventKey {
+    #[doc(hidden)]
+    pub type_id: fn() -> TypeId,
+    #[doc(hidden)]
+    pub name: &'static str,
+    #[doc(hidden)]
+    pub type_name: fn() -> &'static str,
+}
+
+impl EventKey {
+    /// The key of `T`. Not public API.
+    #[doc(hidden)]
+    pub const fn of<T: Event>() -> EventKey {
+        EventKey {
+            type_id: TypeId::of::<T>,
+            name: T::NAME,
+            type_name: std::any::type_name::<T>,
+        }
+    }
+}
+
+/// How a registered handler is called. Not public API.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub enum HandlerCall {
+    /// Runs inline in `emit`.
+    Sync(fn(HandlerInput<'_>) -> Outcome),
+    /// Runs as a task.
+    Async(fn(Record) -> BoxFuture),
+}
+
+/// A subscription declared with `#[on]`; add one to a bus by hand with
+/// [`subscription!`](crate::subscription!) and
+/// [`Builder::subscription`](crate::bus::Builder::subscription).
+#[derive(Clone, Copy)]
+pub struct HandlerDescriptor {
+    #[doc(hidden)]
+    pub name: &'static str,
+    #[doc(hidden)]
+    pub group: &'static str,
+    #[doc(hidden)]
+    pub priority: i32,
+    #[doc(hidden)]
+    pub event: Option<EventKey>,
+    #[doc(hidden)]
+    pub pattern: Option<&'static str>,
+    #[doc(hidden)]
+    pub phase: Option<Phase>,
+    #[doc(hidden)]
+    pub kind: Option<Kind>,
+    #[doc(hidden)]
+    pub source: Option<&'static str>,
+    #[doc(hidden)]
+    pub when: Option<fn(HandlerInput<'_>) -> bool>,
+    #[doc(hidden)]
+    pub wants_record: bool,
+    #[doc(hidden)]
+    pub call: HandlerCall,
+}
+
+impl HandlerDescriptor {
+    /// The subscription name (`module_path::fn_name` unless `name = ".."` was given).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+    /// The group it belongs to.
+    pub fn group(&self) -> &'static str {
+        self.group
+    }
+    /// Its priority: higher runs first.
+    pub fn priority(&self) -> i32 {
+        self.priority
+    }
+    /// The event type it routes on, if any.
+    pub fn event_name(&self) -> Option<&'static str> {
+        self.event.map(|e| e.name)
+    }
+    /// Its name pattern, if any.
+    pub fn pattern(&self) -> Option<&'static str> {
+        self.pattern
+    }
+    /// Whether the handler is `async`.
+    pub fn is_async(&self) -> bool {
+        matches!(self.call, HandlerCall::Async(_))
+    }
+}
+
+impl fmt::Debug for HandlerDescriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerDescriptor")
+            .field("name", &self.name)
+            .field("group", &self.group)
+            .field("priority", &self.priority)
+            .field("event", &self.event_name())
+            .field("pattern", &self.pattern)
+            .field("async", &self.is_async())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) type SyncFn = dyn Fn(HandlerInput<'_>) -> Outcome + Send + Sync;
+pub(crate) type AsyncFn = dyn Fn(Record) -> BoxFuture + Send + Sync;
+pub(crate) type PredicateFn = dyn Fn(HandlerInput<'_>) -> bool + Send + Sync;
+
+pub(crate) enum Callback {
+    Sync(Arc<SyncFn>),
+    Async(Arc<AsyncFn>),
+}
+
+/// A subscription live on one bus.
+pub(crate) struct Subscription {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) group: Cow<'static, str>,
+    pub(crate) priority: i32,
+    pub(crate) event: Option<(TypeId, &'static str)>,
+    pub(crate) pattern: Option<Glob>,
+    pub(crate) phase: Option<Phase>,
+    pub(crate) kind: Option<Kind>,
+    pub(crate) source: Option<Cow<'static, str>>,
+    pub(crate) when: Option<Arc<PredicateFn>>,
+    pub(crate) wants_record: bool,
+    pub(crate) callback: Callback,
+    pub(crate) paused: AtomicBool,
+    pub(crate) delivered: Counter,
+    pub(crate) failed: Counter,
+    /// True when any filter beyond type and pattern is set (checked per emit).
+    pub(crate) filtered: bool,
+}
+
+impl Subscription {
+    pub(crate) fn from_descriptor(d: &HandlerDescriptor) -> Subscription {
+        let callback = match d.call {
+            HandlerCall::Sync(f) => Callback::Sync(Arc::new(f)),
+            HandlerCall::Async(f) => Callback::Async(Arc::new(f)),
+        };
+        Subscription::new(SubscriptionSpec {
+            name: Cow::Borrowed(d.name),
+            group: Cow::Borrowed(d.group),
+            priority: d.priority,
+            event: d.event.map(|e| ((e.type_id)(), e.name)),
+            pattern: d.pattern.map(Glob::new),
+            phase: d.phase,
+            kind: d.kind,
+            source: d.source.map(Cow::Borrowed),
+            when: d.when.map(|f| Arc::new(f) as Arc<PredicateFn>),
+            wants_record: d.wants_record,
+            callback,
+        })
+    }
+
+    pub(crate) fn new(spec: SubscriptionSpec) -> Subscription {
+        let filtered = spec.phase.is_some() || spec.kind.is_some() || spec.source.is_some() || spec.when.is_some();
+        Subscription {
+            name: spec.name,
+            group: spec.group,
+            priority: spec.priority,
+            event: spec.event,
+            pattern: spec.pattern,
+            phase: spec.phase,
+            kind: spec.kind,
+            source: spec.source,
+            when: spec.when,
+            wants_record: spec.wants_record,
+            callback: spec.callback,
+            paused: AtomicBool::new(false),
+            delivered: Counter::default(),
+            failed: Counter::default(),
+            filtered,
+        }
+    }
+
+    pub(crate) fn is_async(&self) -> bool {
+        matches!(self.callback, Callback::Async(_))
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
+    /// Whether the per-emit filters (phase, kind, source, predicate) accept `input`.
+    #[inline]
+    pub(crate) fn accepts(&self, input: HandlerInput<'_>) -> bool {
+        if !self.filtered {
+            return true;
+        }
+        let env = input.envelope;
+        self.phase.is_none_or(|p| env.phase() == p)
+            && self.kind.is_none_or(|k| env.kind() == k)
+            && self.source.as_deref().is_none_or(|s| env.source() == Some(s))
+            && self.when.as_ref().is_none_or(|w| w(input))
+    }
+
+    /// Whether this subscription routes records of type `type_id` named `name`.
+    pub(crate) fn routes(&self, type_id: TypeId, name: &str) -> bool {
+        self.event.is_none_or(|(t, _)| t == type_id) && self.pattern.as_ref().is_none_or(|g| g.matches(name))
+    }
+
+    pub(crate) fn info(&self) -> SubscriptionInfo {
+        SubscriptionInfo {
+            name: self.name.to_string(),
+            group: self.group.to_string(),
+            event: self.event.map(|(_, n)| n),
+            pattern: self.pattern.as_ref().map(|g| g.as_str().to_owned()),
+            phase: self.phase,
+            kind: self.kind,
+            source: self.source.as_ref().map(|s| s.to_string()),
+            has_predicate: self.when.is_some(),
+            priority: self.priority,
+            is_async: self.is_async(),
+            paused: self.is_paused(),
+            delivered: self.delivered.get(),
+            failed: self.failed.get(),
+        }
+    }
+}
+
+pub(crate) struct SubscriptionSpec {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) group: Cow<'static, str>,
+    pub(crate) priority: i32,
+    pub(crate) event: Option<(TypeId, &'static str)>,
+    pub(crate) pattern: Option<Glob>,
+    pub(crate) phase: Option<Phase>,
+    pub(crate) kind: Option<Kind>,
+    pub(crate) source: Option<Cow<'static, str>>,
+    pub(crate) when: Option<Arc<PredicateFn>>,
+    pub(crate) wants_record: bool,
+    pub(crate) callback: Callback,
+}
+
+/// One subscription as [`Bus::subscriptions`](crate::Bus::subscriptions) lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscriptionInfo {
+    /// The subscription name.
+    pub name: String,
+    /// Its group.
+    pub group: String,
+    /// The event type's name, when it routes by type.
+    pub event: Option<&'static str>,
+    /// The name pattern, if any.
+    pub pattern: Option<String>,
+    /// The phase filter, if any.
+    pub phase: Option<Phase>,
+    /// The kind filter, if any.
+    pub kind: Option<Kind>,
+    /// The source filter, if any.
+    pub source: Option<String>,
+    /// Whether a `when` predicate is set.
+    pub has_predicate: bool,
+    /// Its priority.
+    pub priority: i32,
+    /// Whether the handler is `async`.
+    pub is_async: bool,
+    /// Whether it is paused.
+    pub paused: bool,
+    /// Invocations that succeeded.
+    pub delivered: u64,
+    /// Invocations that failed (returned `Err` or panicked).
+    pub failed: u64,
+}
+
+/// What a handler may return: `()`, `Result<(), E>`, an event `R`, `Option<R>` or
+/// `Result<R, E>` (`E: Display`). Returned events are emitted as children of the
+/// handled event. Not public API.
+#[doc(hidden)]
+pub trait HandlerReturn {
+    #[doc(hidden)]
+    fn __herald_finish(self, handled: &ErasedEnvelope) -> Outcome;
+}
+
+/// An event a handler may return (or `()` for none). Not public API.
+#[doc(hidden)]
+pub trait Emittable {
+    #[doc(hidden)]
+    fn __herald_emit_child(self, handled: &ErasedEnvelope);
+}
+
+impl Emittable for () {
+    fn __herald_emit_child(self, _: &ErasedEnvelope) {}
+}
+
+impl<R: Event> Emittable for R {
+    fn __herald_emit_child(self, handled: &ErasedEnvelope) {
+        crate::context::with_current_bus(|bus| bus.emit_child(self, handled));
+    }
+}
+
+impl<R: Event> Emittable for Option<R> {
+    fn __herald_emit_child(self, handled: &ErasedEnvelope) {
+        if let Some(ev) = self {
+            ev.__herald_emit_child(handled);
+        }
+    }
+}
+
+impl HandlerReturn for () {
+    fn __herald_finish(self, _: &ErasedEnvelope) -> Outcome {
+        Ok(())
+    }
+}
+
+impl<R: Event> HandlerReturn for R {
+    fn __herald_finish(self, handled: &ErasedEnvelope) -> Outcome {
+        self.__herald_emit_child(handled);
+        Ok(())
+    }
+}
+
+impl<R: Event> HandlerReturn for Option<R> {
+    fn __herald_finish(self, handled: &ErasedEnvelope) -> Outcome {
+        self.__herald_emit_child(handled);
+        Ok(())
+    }
+}
+
+impl<T: Emittable, E: fmt::Display> HandlerReturn for Result<T, E> {
+    fn __herald_finish(self, handled: &ErasedEnvelope) -> Outcome {
+        match self {
+            Ok(v) => {
+                v.__herald_emit_child(handled);
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Calls a typed sync handler. Not public API.
+#[doc(hidden)]
+#[inline]
+pub fn call_typed<T: Event, R: HandlerReturn>(input: HandlerInput<'_>, f: impl FnOnce(&Envelope<T>) -> R) -> Outcome {
+    match input.envelope.__downcast::<T>() {
+        Some(env) => f(env).__herald_finish(input.envelope),
+        None => Err(mismatch::<T>(input.envelope)),
+    }
+}
+
+/// Calls a `&Record` sync handler. Not public API.
+#[doc(hidden)]
+#[inline]
+pub fn call_record<R: HandlerReturn>(input: HandlerInput<'_>, f: impl FnOnce(&Record) -> R) -> Outcome {
+    match input.record {
+        Some(rec) => f(rec).__herald_finish(input.envelope),
+        None => Err("internal error: record handler called without a record".to_owned()),
+    }
+}
+
+/// Evaluates a typed predicate. Not public API.
+#[doc(hidden)]
+#[inline]
+pub fn when_typed<T: Event>(input: HandlerInput<'_>, f: impl FnOnce(&T) -> bool) -> bool {
+    input.envelope.__downcast::<T>().is_some_and(|env| f(env.payload()))
+}
+
+/// Evaluates a `&Record` predicate. Not public API.
+#[doc(hidden)]
+#[inline]
+pub fn when_record(input: HandlerInput<'_>, f: impl FnOnce(&Record) -> bool) -> bool {
+    input.record.is_some_and(f)
+}
+
+/// Turns what an async handler returned into an outcome. Not public API.
+#[doc(hidden)]
+pub fn finish_async<R: HandlerReturn>(record: &Record, ret: R) -> Outcome {
+    ret.__herald_finish(record.__envelope())
+}
+
+/// The failure text for a record of the wrong type. Not public API.
+#[doc(hidden)]
+pub fn mismatch<T: Event>(env: &ErasedEnvelope) -> String {
+    format!(
+        "internal error: handler for `{}` received `{}`",
+        std::any::type_name::<T>(),
+        env.name()
+    )
+}

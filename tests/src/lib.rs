@@ -1,0 +1,1 @@
+//! Support crate; see the `tests`/`examples` folders.
