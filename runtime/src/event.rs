@@ -54,7 +54,7 @@ pub trait Query: Event {
 macro_rules! str_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name {
             $($(#[$vmeta])* $variant),+
@@ -97,6 +97,7 @@ str_enum! {
         /// Asks for something to be done.
         Command => "command",
         /// Says that something happened (the default).
+        #[default]
         Notification => "notification",
         /// Asks for an answer; see [`Query`].
         Query => "query",
@@ -111,6 +112,7 @@ str_enum! {
     /// Where in its life an operation is.
     Phase, "phase" {
         /// Not started (the default).
+        #[default]
         Pending => "pending",
         /// Started.
         Started => "started",
@@ -124,18 +126,6 @@ str_enum! {
         Failed => "failed",
         /// Dropped before it finished.
         Cancelled => "cancelled",
-    }
-}
-
-impl Default for Kind {
-    fn default() -> Self {
-        Kind::Notification
-    }
-}
-
-impl Default for Phase {
-    fn default() -> Self {
-        Phase::Pending
     }
 }
 

@@ -7,9 +7,9 @@ mod history;
 pub(crate) mod metrics;
 mod routing;
 mod runtime;
+mod subscribe;
 
 use std::any::TypeId;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -23,18 +23,15 @@ pub use dead_letter::DeadLetter;
 pub use emit::{Delivery, Emit};
 pub use history::{Filter, Tree};
 pub use metrics::{HandlerMetrics, Metrics, NameMetrics};
+pub use subscribe::{Pattern, Subscriber, Typed};
 
 pub(crate) use emit::EmitOptions;
 pub(crate) use routing::Route;
 
-use crate::envelope::{Envelope, Name, Record};
+use crate::envelope::{Name, Record};
 use crate::error::{BuildError, BusError};
 use crate::event::Event;
-use crate::glob::Glob;
-use crate::subscription::{
-    call_record, call_typed, Callback, HandlerDescriptor, HandlerInput, HandlerReturn, Subscription, SubscriptionInfo,
-    SubscriptionSpec,
-};
+use crate::subscription::{HandlerDescriptor, Subscription, SubscriptionInfo, SubscriptionSpec};
 use dead_letter::DeadLetters;
 use history::History;
 use metrics::{BusCounters, NameStats};
@@ -395,53 +392,6 @@ impl Bus {
             return Err(BusError::UnknownSubscription(letter.handler().to_owned()));
         };
         Ok(self.redeliver(&sub, letter).await)
-    }
-
-    /// Subscribes a sync closure to events of type `T`. Dropping the handle unsubscribes.
-    ///
-    /// The closure may return what an `#[on]` handler may: `()`, `Result<(), E>`, an
-    /// event (emitted as a child of the handled one), `Option` or `Result` of an event.
-    pub fn subscribe<T, R>(&self, f: impl Fn(&Envelope<T>) -> R + Send + Sync + 'static) -> SubscriptionHandle
-    where
-        T: Event,
-        R: HandlerReturn,
-    {
-        let name = format!("{}#{}", T::NAME, self.inner.next_subscription.fetch_add(1, Ordering::Relaxed));
-        self.add(SubscriptionSpec {
-            name: Cow::Owned(name),
-            group: Cow::Borrowed("default"),
-            priority: 0,
-            event: Some((TypeId::of::<T>(), T::NAME)),
-            pattern: None,
-            phase: None,
-            kind: None,
-            source: None,
-            when: None,
-            wants_record: false,
-            callback: Callback::Sync(Arc::new(move |input: HandlerInput<'_>| call_typed::<T, R>(input, &f))),
-        })
-    }
-
-    /// Subscribes a sync closure to every record whose name matches `pattern` (`*` one
-    /// segment, `**` zero or more). Dropping the handle unsubscribes.
-    pub fn subscribe_pattern<R>(&self, pattern: &str, f: impl Fn(&Record) -> R + Send + Sync + 'static) -> SubscriptionHandle
-    where
-        R: HandlerReturn,
-    {
-        let name = format!("{pattern}#{}", self.inner.next_subscription.fetch_add(1, Ordering::Relaxed));
-        self.add(SubscriptionSpec {
-            name: Cow::Owned(name),
-            group: Cow::Borrowed("default"),
-            priority: 0,
-            event: None,
-            pattern: Some(Glob::new(pattern)),
-            phase: None,
-            kind: None,
-            source: None,
-            when: None,
-            wants_record: true,
-            callback: Callback::Sync(Arc::new(move |input: HandlerInput<'_>| call_record(input, &f))),
-        })
     }
 
     fn add(&self, spec: SubscriptionSpec) -> SubscriptionHandle {

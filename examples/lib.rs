@@ -1,0 +1,1 @@
+//! Runnable herald examples: `cargo run --example quickstart` from the workspace root.

@@ -1,0 +1,412 @@
+//! herald benchmarks, peers side by side: `cargo bench -p herald [-- FILTER] [--quick]`.
+//!
+//! Prints one line per row while running, then a Markdown table and the ratios the
+//! targets are stated in. Compare rows only within one run: machine noise is 20-30%.
+
+mod harness;
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use harness::Harness;
+use herald::prelude::*;
+use herald::{Bus, Completed, Record};
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]
+#[event(name = "bench.tick")]
+struct Tick {
+    n: u64,
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]
+#[event(name = "bench.other")]
+struct Other {
+    n: u64,
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]
+#[event(name = "bench.async_tick")]
+struct AsyncTick {
+    n: u64,
+}
+
+static ASYNC_SEEN: AtomicU64 = AtomicU64::new(0);
+
+#[on(AsyncTick, group = "bench_async")]
+async fn count_async(ev: &AsyncTick) {
+    ASYNC_SEEN.fetch_add(ev.n, Ordering::Relaxed);
+}
+
+fn quiet_bus() -> Bus {
+    Bus::builder().registered_handlers(false).history(0).build().expect("bus")
+}
+
+#[inline(never)]
+fn bare(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[instrument_events]
+#[inline(never)]
+fn instrumented(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[instrument_events]
+#[inline(never)]
+fn level3(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[instrument_events]
+#[inline(never)]
+fn level2(x: u64) -> u64 {
+    level3(x) + 1
+}
+
+#[instrument_events]
+#[inline(never)]
+fn level1(x: u64) -> u64 {
+    level2(x) + 1
+}
+
+#[instrument_events]
+async fn instrumented_async(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[tracing::instrument(skip_all)]
+#[inline(never)]
+fn traced(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[tracing::instrument(skip_all)]
+#[inline(never)]
+fn traced3(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[tracing::instrument(skip_all)]
+#[inline(never)]
+fn traced2(x: u64) -> u64 {
+    traced3(x) + 1
+}
+
+#[tracing::instrument(skip_all)]
+#[inline(never)]
+fn traced1(x: u64) -> u64 {
+    traced2(x) + 1
+}
+
+#[tracing::instrument(skip_all)]
+async fn traced_async(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+/// A `tracing` layer that counts span closes: the peer of a herald handler on `Completed`.
+struct CountingLayer(Arc<AtomicU64>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountingLayer {
+    fn on_close(&self, _id: tracing::span::Id, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn tracing_dispatch() -> (tracing::Dispatch, Arc<AtomicU64>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let count = Arc::new(AtomicU64::new(0));
+    let subscriber = tracing_subscriber::registry().with(CountingLayer(count.clone()));
+    (tracing::Dispatch::new(subscriber), count)
+}
+
+fn peers(h: &mut Harness) {
+    h.bench("peers", "direct call", || {
+        black_box(bare(black_box(1)));
+    });
+    let f: &dyn Fn(u64) -> u64 = &|x| black_box(x).wrapping_mul(3);
+    let f = black_box(f);
+    h.bench("peers", "call through &dyn Fn", || {
+        black_box(f(black_box(1)));
+    });
+    h.bench("peers", "uuid::Uuid::new_v4", || {
+        black_box(herald::Uuid::new_v4());
+    });
+    h.bench("peers", "std::time::SystemTime::now", || {
+        black_box(std::time::SystemTime::now());
+    });
+    let (tx, mut rx) = tokio::sync::broadcast::channel::<u64>(1024);
+    h.bench("peers", "tokio broadcast send+try_recv (1 receiver)", || {
+        let _ = tx.send(black_box(1));
+        black_box(rx.try_recv().ok());
+    });
+}
+
+fn emit(h: &mut Harness) {
+    let bus = quiet_bus();
+    h.bench("emit", "no matching handler (history off)", || {
+        black_box(bus.emit(Tick { n: 1 }));
+    });
+    let disabled = Bus::disabled();
+    h.bench("emit", "Bus::disabled()", || {
+        black_box(disabled.emit(Tick { n: 1 }));
+    });
+
+    let seen = Arc::new(AtomicU64::new(0));
+    let s = seen.clone();
+    let _one = bus.subscribe::<Tick, _>(move |ev| {
+        s.fetch_add(ev.payload().n, Ordering::Relaxed);
+    });
+    h.bench("emit", "1 typed sync handler (history off)", || {
+        black_box(bus.emit(Tick { n: 1 }));
+    });
+
+    let with_history = Bus::builder().registered_handlers(false).build().expect("bus");
+    let s = seen.clone();
+    let _h = with_history.subscribe::<Tick, _>(move |ev| {
+        s.fetch_add(ev.payload().n, Ordering::Relaxed);
+    });
+    h.bench("emit", "1 typed sync handler (history 10k)", || {
+        black_box(with_history.emit(Tick { n: 1 }));
+    });
+
+    let ten = quiet_bus();
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            let s = seen.clone();
+            ten.subscribe::<Tick, _>(move |ev| {
+                s.fetch_add(ev.payload().n, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    h.bench("emit", "10 typed sync handlers (history off)", || {
+        black_box(ten.emit(Tick { n: 1 }));
+    });
+    drop(handles);
+
+    // One matching typed handler plus 1,000 pattern subscriptions that never match.
+    let patterned = quiet_bus();
+    let s = seen.clone();
+    let _p1 = patterned.subscribe::<Tick, _>(move |ev| {
+        s.fetch_add(ev.payload().n, Ordering::Relaxed);
+    });
+    let pattern_handles: Vec<_> = (0..1000)
+        .map(|i| patterned.subscribe_pattern(&format!("other{i}.*"), |_: &Record| {}))
+        .collect();
+    h.bench("emit", "1 typed handler + 1,000 non-matching patterns", || {
+        black_box(patterned.emit(Tick { n: 1 }));
+    });
+    drop(pattern_handles);
+
+    // 1,000 pattern + 1,000 predicate subscriptions, of which 2 match.
+    let mixed = quiet_bus();
+    let mut keep = Vec::new();
+    for i in 0..1000u64 {
+        let pattern = if i == 0 { "bench.*".to_owned() } else { format!("bench{i}.*") };
+        let s = seen.clone();
+        keep.push(mixed.subscribe_pattern(&pattern, move |_: &Record| {
+            s.fetch_add(1, Ordering::Relaxed);
+        }));
+        let s = seen.clone();
+        keep.push(mixed.on::<Tick>().when(move |t: &Tick| t.n == i + 1).handle(move |_| {
+            s.fetch_add(1, Ordering::Relaxed);
+        }));
+    }
+    h.bench("emit", "1,000 patterns + 1,000 predicates, 2 match", || {
+        black_box(mixed.emit(Tick { n: 1 }));
+    });
+    drop(keep);
+
+    let batch: Vec<Tick> = (0..100).map(|n| Tick { n }).collect();
+    h.bench_batched("emit", "emit_batch of 100, 1 handler (per event)", 100, |n| {
+        for _ in 0..n {
+            black_box(bus.emit_batch(batch.iter().cloned()));
+        }
+    });
+    black_box(seen.load(Ordering::Relaxed));
+}
+
+fn instrument(h: &mut Harness) {
+    let bus = quiet_bus();
+    herald::with_bus(&bus, || {
+        h.bench("instrument", "bare call", || {
+            black_box(bare(black_box(1)));
+        });
+        h.bench("instrument", "instrumented call, no subscriber", || {
+            black_box(instrumented(black_box(1)));
+        });
+        h.bench("instrument", "three-level nesting, no subscriber", || {
+            black_box(level1(black_box(1)));
+        });
+    });
+    let completed = Arc::new(AtomicU64::new(0));
+    let c = completed.clone();
+    let _sub = bus.subscribe::<Completed, _>(move |_| {
+        c.fetch_add(1, Ordering::Relaxed);
+    });
+    herald::with_bus(&bus, || {
+        h.bench("instrument", "instrumented call, 1 subscriber on Completed", || {
+            black_box(instrumented(black_box(1)));
+        });
+        h.bench("instrument", "three-level nesting, 1 subscriber on Completed", || {
+            black_box(level1(black_box(1)));
+        });
+    });
+    let (dispatch, closed) = tracing_dispatch();
+    tracing::dispatcher::with_default(&dispatch, || {
+        h.bench("instrument", "tracing::instrument, registry + counting layer", || {
+            black_box(traced(black_box(1)));
+        });
+        h.bench("instrument", "tracing three-level nesting, registry + layer", || {
+            black_box(traced1(black_box(1)));
+        });
+    });
+    h.bench("instrument", "tracing::instrument, no subscriber", || {
+        black_box(traced(black_box(1)));
+    });
+
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    rt.block_on(herald::scope(&bus, async {
+        // Polled by hand inside one task: measures the instrumentation, not the executor.
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        h.bench("instrument", "async instrumented call, 1 subscriber", || {
+            let mut fut = std::pin::pin!(instrumented_async(black_box(1)));
+            black_box(fut.as_mut().poll(&mut cx));
+        });
+        tracing::dispatcher::with_default(&dispatch, || {
+            h.bench("instrument", "tracing async instrumented call, registry + layer", || {
+                let mut fut = std::pin::pin!(traced_async(black_box(1)));
+                black_box(fut.as_mut().poll(&mut cx));
+            });
+        });
+    }));
+    black_box((completed.load(Ordering::Relaxed), closed.load(Ordering::Relaxed)));
+}
+
+use std::future::Future;
+
+fn async_dispatch(h: &mut Harness) {
+    let bus = Bus::builder().group("bench_async").history(0).build().expect("bus");
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    h.bench_batched("async", "emit to 1 async handler + flush (per event)", 1000, |n| {
+        rt.block_on(async {
+            for _ in 0..n {
+                for i in 0..1000 {
+                    bus.emit(AsyncTick { n: i });
+                }
+                bus.flush().await;
+            }
+        });
+    });
+    let (tx, _) = tokio::sync::broadcast::channel::<u64>(4096);
+    h.bench_batched("async", "tokio broadcast to 1 receiver task (per event)", 1000, |n| {
+        rt.block_on(async {
+            for _ in 0..n {
+                let mut rx = tx.subscribe();
+                let reader = tokio::spawn(async move {
+                    let mut got = 0;
+                    while got < 1000 {
+                        if rx.recv().await.is_ok() {
+                            got += 1;
+                        }
+                    }
+                });
+                for i in 0..1000 {
+                    let _ = tx.send(i);
+                    if i % 256 == 255 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                let _ = reader.await;
+            }
+        });
+    });
+    black_box(ASYNC_SEEN.load(Ordering::Relaxed));
+}
+
+fn threads(h: &mut Harness) {
+    if !h.wants("threads", "emit") {
+        return;
+    }
+    let bus = quiet_bus();
+    let seen = Arc::new(AtomicU64::new(0));
+    let s = seen.clone();
+    let _sub = bus.subscribe::<Tick, _>(move |ev| {
+        black_box(ev.payload().n);
+        let _ = &s;
+    });
+    let per_thread: u64 = if h.quick() { 200_000 } else { 2_000_000 };
+    let run = |threads: u64| -> f64 {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let bus = bus.clone();
+                scope.spawn(move || {
+                    for n in 0..per_thread {
+                        black_box(bus.emit(Tick { n }));
+                    }
+                });
+            }
+        });
+        start.elapsed().as_nanos() as f64 / (per_thread * threads) as f64
+    };
+    run(1);
+    let samples = if h.quick() { 3 } else { 9 };
+    let mut one: Vec<f64> = (0..samples).map(|_| run(1)).collect();
+    let mut two: Vec<f64> = (0..samples).map(|_| run(2)).collect();
+    h.record("threads", "emit, 1 handler, 1 thread (wall ns per event)", &mut one);
+    h.record("threads", "emit, 1 handler, 2 threads (wall ns per event)", &mut two);
+}
+
+fn main() {
+    let mut h = Harness::from_args();
+    eprintln!("herald benchmarks ({} mode)", if h.quick() { "quick" } else { "full" });
+    peers(&mut h);
+    emit(&mut h);
+    instrument(&mut h);
+    async_dispatch(&mut h);
+    threads(&mut h);
+    h.print_table();
+
+    println!();
+    println!("Targets (ratios within this run):");
+    let r = |g: &str, n: &str| h.get(g, n);
+    if let (Some(one), Some(dynf), Some(id)) = (
+        r("emit", "1 typed sync handler (history off)"),
+        r("peers", "call through &dyn Fn"),
+        r("peers", "uuid::Uuid::new_v4"),
+    ) {
+        println!(
+            "- emit, 1 typed handler: {one:.1} ns = {:.2}x (&dyn Fn + one id = {:.1} ns); target <= 4x and < 60 ns",
+            one / (dynf + id),
+            dynf + id
+        );
+    }
+    if let Some(none) = r("emit", "no matching handler (history off)") {
+        println!("- emit, no matching handler: {none:.1} ns; target < 15 ns");
+    }
+    if let (Some(bare), Some(inst)) = (r("instrument", "bare call"), r("instrument", "instrumented call, no subscriber")) {
+        println!("- instrumented call, no subscriber: +{:.1} ns over the bare call; target < 30 ns", inst - bare);
+    }
+    if let (Some(inst), Some(tr)) = (
+        r("instrument", "instrumented call, 1 subscriber on Completed"),
+        r("instrument", "tracing::instrument, registry + counting layer"),
+    ) {
+        println!("- instrumented call, 1 subscriber: {inst:.1} ns vs tracing {tr:.1} ns = {:.2}x; target <= 1x", inst / tr);
+    }
+    if let (Some(p), Some(one)) = (
+        r("emit", "1 typed handler + 1,000 non-matching patterns"),
+        r("emit", "1 typed sync handler (history off)"),
+    ) {
+        println!("- 1,000 non-matching patterns add {:.1} ns to an emit; target < 10 ns", p - one);
+    }
+    if let (Some(one), Some(two)) = (
+        r("threads", "emit, 1 handler, 1 thread (wall ns per event)"),
+        r("threads", "emit, 1 handler, 2 threads (wall ns per event)"),
+    ) {
+        println!("- two threads emitting: {:.2}x the throughput of one; target >= 1.6x", one / two);
+    }
+}

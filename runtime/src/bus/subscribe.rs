@@ -1,0 +1,183 @@
+//! Programmatic subscriptions: [`Bus::subscribe`], [`Bus::subscribe_pattern`] and the
+//! [`Subscriber`] builder behind [`Bus::on`] / [`Bus::on_pattern`].
+
+use std::any::TypeId;
+use std::borrow::Cow;
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{Bus, SubscriptionHandle};
+use crate::envelope::{Envelope, Record};
+use crate::event::{Event, Kind, Phase, Priority};
+use crate::glob::Glob;
+use crate::subscription::{
+    call_record, call_typed, when_record, when_typed, Callback, HandlerInput, HandlerReturn, PredicateFn, SubscriptionSpec,
+};
+
+/// Marker for a [`Subscriber`] routing on the event type `T`.
+pub struct Typed<T>(PhantomData<fn(T)>);
+
+/// Marker for a [`Subscriber`] routing on a record-name pattern.
+pub struct Pattern;
+
+/// A subscription being configured: filters, priority and name, then a handler.
+///
+/// ```
+/// use herald::prelude::*;
+/// use herald::{Bus, Phase};
+///
+/// #[derive(serde::Serialize, serde::Deserialize, Event)]
+/// #[event(name = "doc.reading")]
+/// struct Reading { celsius: i32 }
+///
+/// let bus = Bus::builder().registered_handlers(false).history(0).build().unwrap();
+/// let hot = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+/// let h = hot.clone();
+/// let _sub = bus
+///     .on::<Reading>()
+///     .name("alarm")
+///     .priority(10)
+///     .when(|r: &Reading| r.celsius > 40)
+///     .handle(move |_| {
+///         h.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///     });
+/// bus.emit(Reading { celsius: 20 });
+/// bus.emit(Reading { celsius: 45 });
+/// assert_eq!(hot.load(std::sync::atomic::Ordering::Relaxed), 1);
+/// ```
+#[must_use = "a subscriber does nothing until `.handle(..)`"]
+pub struct Subscriber<'a, K> {
+    bus: &'a Bus,
+    name: Option<String>,
+    priority: i32,
+    pattern: Option<Glob>,
+    phase: Option<Phase>,
+    kind: Option<Kind>,
+    source: Option<String>,
+    when: Option<Arc<PredicateFn>>,
+    _kind: PhantomData<K>,
+}
+
+impl<'a, K> Subscriber<'a, K> {
+    fn new(bus: &'a Bus, pattern: Option<Glob>) -> Self {
+        Subscriber {
+            bus,
+            name: None,
+            priority: 0,
+            pattern,
+            phase: None,
+            kind: None,
+            source: None,
+            when: None,
+            _kind: PhantomData,
+        }
+    }
+
+    /// The subscription name (default: the event name or pattern with a sequence number).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// Higher runs first; equal priorities run in name order.
+    pub fn priority(mut self, priority: impl Into<Priority>) -> Self {
+        self.priority = priority.into().value();
+        self
+    }
+    /// Only records in this phase.
+    pub fn phase(mut self, phase: Phase) -> Self {
+        self.phase = Some(phase);
+        self
+    }
+    /// Only records of this kind.
+    pub fn kind(mut self, kind: Kind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+    /// Only records from this source.
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    fn finish(self, event: Option<(TypeId, &'static str)>, wants_record: bool, callback: Callback, default_name: &str) -> SubscriptionHandle {
+        let n = self.bus.inner.next_subscription.fetch_add(1, Ordering::Relaxed);
+        let name = self.name.unwrap_or_else(|| format!("{default_name}#{n}"));
+        self.bus.add(SubscriptionSpec {
+            name: Cow::Owned(name),
+            group: Cow::Borrowed("default"),
+            priority: self.priority,
+            event,
+            pattern: self.pattern,
+            phase: self.phase,
+            kind: self.kind,
+            source: self.source.map(Cow::Owned),
+            when: self.when,
+            wants_record,
+            callback,
+        })
+    }
+}
+
+impl<T: Event> Subscriber<'_, Typed<T>> {
+    /// Only events for which `predicate` holds.
+    pub fn when(mut self, predicate: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
+        self.when = Some(Arc::new(move |input: HandlerInput<'_>| when_typed::<T>(input, &predicate)));
+        self
+    }
+
+    /// Subscribes `f`; dropping the handle unsubscribes.
+    pub fn handle<R: HandlerReturn>(self, f: impl Fn(&Envelope<T>) -> R + Send + Sync + 'static) -> SubscriptionHandle {
+        let callback = Callback::Sync(Arc::new(move |input: HandlerInput<'_>| call_typed::<T, R>(input, &f)));
+        self.finish(Some((TypeId::of::<T>(), T::NAME)), false, callback, T::NAME)
+    }
+}
+
+impl Subscriber<'_, Pattern> {
+    /// Only records for which `predicate` holds.
+    pub fn when(mut self, predicate: impl Fn(&Record) -> bool + Send + Sync + 'static) -> Self {
+        self.when = Some(Arc::new(move |input: HandlerInput<'_>| when_record(input, &predicate)));
+        self
+    }
+
+    /// Subscribes `f`; dropping the handle unsubscribes.
+    pub fn handle<R: HandlerReturn>(self, f: impl Fn(&Record) -> R + Send + Sync + 'static) -> SubscriptionHandle {
+        let callback = Callback::Sync(Arc::new(move |input: HandlerInput<'_>| call_record(input, &f)));
+        let default_name = self.pattern.as_ref().map_or_else(String::new, |g| g.as_str().to_owned());
+        self.finish(None, true, callback, &default_name)
+    }
+}
+
+impl Bus {
+    /// Configures a subscription to events of type `T`; see [`Subscriber`].
+    pub fn on<T: Event>(&self) -> Subscriber<'_, Typed<T>> {
+        Subscriber::new(self, None)
+    }
+
+    /// Configures a subscription to records whose name matches `pattern` (`*` one
+    /// segment, `**` zero or more); see [`Subscriber`].
+    pub fn on_pattern(&self, pattern: &str) -> Subscriber<'_, Pattern> {
+        Subscriber::new(self, Some(Glob::new(pattern)))
+    }
+
+    /// Subscribes a sync closure to events of type `T`. Dropping the handle unsubscribes.
+    ///
+    /// The closure may return what an `#[on]` handler may: `()`, `Result<(), E>`, an
+    /// event (emitted as a child of the handled one), `Option` or `Result` of an event.
+    pub fn subscribe<T, R>(&self, f: impl Fn(&Envelope<T>) -> R + Send + Sync + 'static) -> SubscriptionHandle
+    where
+        T: Event,
+        R: HandlerReturn,
+    {
+        self.on::<T>().handle(f)
+    }
+
+    /// Subscribes a sync closure to every record whose name matches `pattern`. Dropping
+    /// the handle unsubscribes.
+    pub fn subscribe_pattern<R>(&self, pattern: &str, f: impl Fn(&Record) -> R + Send + Sync + 'static) -> SubscriptionHandle
+    where
+        R: HandlerReturn,
+    {
+        self.on_pattern(pattern).handle(f)
+    }
+}
