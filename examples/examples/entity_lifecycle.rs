@@ -43,6 +43,8 @@ impl std::fmt::Display for StoreError {
     }
 }
 
+impl std::error::Error for StoreError {}
+
 impl EntityStore {
     pub fn insert(&mut self, name: &str) -> Uuid {
         let id = Uuid::new_v4();

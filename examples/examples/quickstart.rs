@@ -28,7 +28,8 @@ fn send_receipt(ev: &OrderPlaced) {
 /// Pattern handler: sees every record under `order.`, typed or not.
 #[on(pattern = "order.*", group = "quickstart")]
 fn audit(record: &Record) {
-    println!("  [audit]    {} (parent {:?})", record.name(), record.parent_id().map(short));
+    let parent = record.parent_id().map_or_else(|| "none".to_owned(), short);
+    println!("  [audit]    {} (parent {parent})", record.name());
 }
 
 /// Reacts to failures anywhere by phase.
@@ -66,7 +67,8 @@ fn ship(order_id: u64) {
 }
 
 fn short(id: herald::Uuid) -> String {
-    id.to_string()[..8].to_owned()
+    // v7 ids start with the timestamp; the tail tells them apart.
+    id.to_string()[28..].to_owned()
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -78,16 +78,26 @@ pub(crate) struct Meta {
     pub(crate) root_id: Uuid,
     pub(crate) correlation_id: Uuid,
     pub(crate) causation_id: Option<Uuid>,
+    pub(crate) priority: Priority,
+    pub(crate) expires_at: Option<SystemTime>,
+    pub(crate) duration: Option<Duration>,
+    /// Metadata most emissions do not set, boxed so the common path stays small.
+    pub(crate) extra: Option<Box<Extra>>,
+}
+
+/// The optional metadata of a record.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extra {
     pub(crate) subject: Option<EntityRef>,
     pub(crate) actor: Option<EntityRef>,
     pub(crate) context: BTreeMap<String, Uuid>,
     pub(crate) source: Option<String>,
     pub(crate) target: Option<String>,
-    pub(crate) priority: Priority,
-    pub(crate) expires_at: Option<SystemTime>,
-    pub(crate) duration: Option<Duration>,
     pub(crate) labels: BTreeMap<String, String>,
 }
+
+static NO_CONTEXT: BTreeMap<String, Uuid> = BTreeMap::new();
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
 
 impl Meta {
     /// Fills the tree links of a new record from the context it is emitted in.
@@ -189,23 +199,23 @@ impl<T: ?Sized> Envelope<T> {
     }
     /// The entity this event is about.
     pub fn subject(&self) -> Option<&EntityRef> {
-        self.meta.subject.as_ref()
+        self.meta.extra.as_ref()?.subject.as_ref()
     }
     /// The entity that caused it.
     pub fn actor(&self) -> Option<&EntityRef> {
-        self.meta.actor.as_ref()
+        self.meta.extra.as_ref()?.actor.as_ref()
     }
     /// Other involved entities, by role.
     pub fn context(&self) -> &BTreeMap<String, Uuid> {
-        &self.meta.context
+        self.meta.extra.as_ref().map_or(&NO_CONTEXT, |e| &e.context)
     }
     /// Where it comes from.
     pub fn source(&self) -> Option<&str> {
-        self.meta.source.as_deref()
+        self.meta.extra.as_ref()?.source.as_deref()
     }
     /// Whom it is for.
     pub fn target(&self) -> Option<&str> {
-        self.meta.target.as_deref()
+        self.meta.extra.as_ref()?.target.as_deref()
     }
     /// Its priority.
     pub fn priority(&self) -> Priority {
@@ -225,11 +235,11 @@ impl<T: ?Sized> Envelope<T> {
     }
     /// String key/value metadata.
     pub fn labels(&self) -> &BTreeMap<String, String> {
-        &self.meta.labels
+        self.meta.extra.as_ref().map_or(&NO_LABELS, |e| &e.labels)
     }
     /// One label.
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.meta.labels.get(key).map(String::as_str)
+        self.labels().get(key).map(String::as_str)
     }
 }
 

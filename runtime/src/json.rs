@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::envelope::{Meta, Name, Record};
+use crate::envelope::{Extra, Meta, Name, Record};
 use crate::error::DecodeError;
 use crate::event::{EntityRef, Kind, Phase, Priority};
 use crate::time_fmt::{format_rfc3339, parse_rfc3339};
@@ -64,15 +64,15 @@ impl Record {
             root_id: m.root_id,
             correlation_id: m.correlation_id,
             causation_id: m.causation_id,
-            subject: m.subject.clone(),
-            actor: m.actor.clone(),
-            context: m.context.clone(),
-            source: m.source.clone(),
-            target: m.target.clone(),
+            subject: self.subject().cloned(),
+            actor: self.actor().cloned(),
+            context: self.context().clone(),
+            source: self.source().map(str::to_owned),
+            target: self.target().map(str::to_owned),
             priority: m.priority,
             expires_at: m.expires_at.map(format_rfc3339),
             duration_ns: m.duration.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-            labels: m.labels.clone(),
+            labels: self.labels().clone(),
             payload: self.payload_json(),
         };
         serde_json::to_string(&wire).unwrap_or_else(|e| format!("{{\"error\":\"unserializable record: {e}\"}}"))
@@ -124,15 +124,28 @@ pub(crate) fn decode(json: &str) -> Result<Record, DecodeError> {
         root_id: wire.root_id,
         correlation_id: wire.correlation_id,
         causation_id: wire.causation_id,
+        priority: wire.priority,
+        expires_at,
+        duration: wire.duration_ns.map(Duration::from_nanos),
+        extra: None,
+    };
+    let extra = Extra {
         subject: wire.subject,
         actor: wire.actor,
         context: wire.context,
         source: wire.source,
         target: wire.target,
-        priority: wire.priority,
-        expires_at,
-        duration: wire.duration_ns.map(Duration::from_nanos),
         labels: wire.labels,
+    };
+    let is_empty = extra.subject.is_none()
+        && extra.actor.is_none()
+        && extra.context.is_empty()
+        && extra.source.is_none()
+        && extra.target.is_none()
+        && extra.labels.is_empty();
+    let meta = Meta {
+        extra: (!is_empty).then(|| Box::new(extra)),
+        ..meta
     };
     (descriptor.decode)(DecodedMeta(meta), payload).map_err(|reason| DecodeError::Payload {
         name: descriptor.name.to_owned(),

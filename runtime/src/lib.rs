@@ -41,7 +41,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! See `SPEC.md` in the repository for the full contract.
+//! # Where herald differs from its written contract
+//!
+//! - [`Builder::build`] returns `Result<Bus, BuildError>`: a bus build reports two event
+//!   types registered under one name as an error (the global [`bus()`] prints it instead).
+//! - [`Bus::subscribe`] and [`Bus::subscribe_pattern`] take closures returning `()`, so
+//!   `bus.subscribe::<T>(|ev| ..)` needs no second type argument; handlers that return a
+//!   `Result` or an event, or that need filters and a priority, use [`Bus::on`] /
+//!   [`Bus::on_pattern`]. Dropping the returned [`SubscriptionHandle`] unsubscribes.
+//! - A handler's own emissions (other than its returned event) keep the handled event's
+//!   parent: they sit beside the handled event in the tree, caused by it
+//!   (`causation_id`) and sharing its correlation id. Returned events are children.
+//! - With `#[on(..)]`, `when = path` takes `fn(&T) -> bool` when a type is named and
+//!   `fn(&Record) -> bool` otherwise.
+//! - [`Bus::emit_batch`] reads the routing table once per batch but takes the history
+//!   lock once per record (so history order matches emission order with nested events).
 
 #![warn(missing_docs)]
 

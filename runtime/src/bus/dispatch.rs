@@ -132,7 +132,6 @@ impl Bus {
     #[inline]
     fn deliver<E: Event>(&self, payload: E, opts: EmitOptions, name: Name, route: &Route, mut wait: Option<&mut Waiter>) -> Uuid {
         let inner = &*self.inner;
-        inner.counters.emitted.incr();
         route.stats.emitted.incr();
         if !route.wanted() {
             return id::next();
@@ -152,15 +151,10 @@ impl Bus {
             root_id: id,
             correlation_id: id,
             causation_id: None,
-            subject: opts.subject,
-            actor: opts.actor,
-            context: opts.context,
-            source: opts.source,
-            target: opts.target,
             priority: opts.priority.unwrap_or_default(),
             expires_at: opts.ttl.or(E::TTL).and_then(|ttl| now.checked_add(ttl)),
             duration: opts.duration,
-            labels: opts.labels,
+            extra: opts.extra,
         };
         meta.link(links);
         let expired = meta.expires_at.is_some_and(|at| at <= now);

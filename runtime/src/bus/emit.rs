@@ -1,12 +1,11 @@
 //! The emit builder ([`Emit`]) and the outcome of [`Bus::emit_and_wait`] ([`Delivery`]).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use uuid::Uuid;
 
 use crate::bus::Bus;
-use crate::envelope::{Links, Name};
+use crate::envelope::{Extra, Links, Name};
 use crate::event::{EntityRef, Event, Phase, Priority};
 
 /// Metadata for one emission; all optional.
@@ -16,14 +15,15 @@ pub(crate) struct EmitOptions {
     pub(crate) links: Option<Links>,
     pub(crate) phase: Option<Phase>,
     pub(crate) duration: Option<Duration>,
-    pub(crate) subject: Option<EntityRef>,
-    pub(crate) actor: Option<EntityRef>,
-    pub(crate) context: BTreeMap<String, Uuid>,
-    pub(crate) source: Option<String>,
-    pub(crate) target: Option<String>,
     pub(crate) priority: Option<Priority>,
-    pub(crate) labels: BTreeMap<String, String>,
     pub(crate) ttl: Option<Duration>,
+    pub(crate) extra: Option<Box<Extra>>,
+}
+
+impl EmitOptions {
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
 }
 
 /// An emission being prepared: `bus.event(ev).source("checkout").priority(Priority::High).emit()`.
@@ -61,37 +61,37 @@ pub struct Emit<'a, E: Event> {
 impl<E: Event> Emit<'_, E> {
     /// The entity this event is about, of type `T`.
     pub fn subject<T: ?Sized>(mut self, id: Uuid) -> Self {
-        self.opts.subject = Some(EntityRef::of::<T>(id));
+        self.opts.extra().subject = Some(EntityRef::of::<T>(id));
         self
     }
     /// The entity this event is about, by reference.
     pub fn subject_ref(mut self, entity: EntityRef) -> Self {
-        self.opts.subject = Some(entity);
+        self.opts.extra().subject = Some(entity);
         self
     }
     /// The entity that caused it, of type `T`.
     pub fn actor<T: ?Sized>(mut self, id: Uuid) -> Self {
-        self.opts.actor = Some(EntityRef::of::<T>(id));
+        self.opts.extra().actor = Some(EntityRef::of::<T>(id));
         self
     }
     /// The entity that caused it, by reference.
     pub fn actor_ref(mut self, entity: EntityRef) -> Self {
-        self.opts.actor = Some(entity);
+        self.opts.extra().actor = Some(entity);
         self
     }
     /// Another involved entity, by role.
     pub fn context(mut self, role: impl Into<String>, id: Uuid) -> Self {
-        self.opts.context.insert(role.into(), id);
+        self.opts.extra().context.insert(role.into(), id);
         self
     }
     /// Where it comes from.
     pub fn source(mut self, source: impl Into<String>) -> Self {
-        self.opts.source = Some(source.into());
+        self.opts.extra().source = Some(source.into());
         self
     }
     /// Whom it is for.
     pub fn target(mut self, target: impl Into<String>) -> Self {
-        self.opts.target = Some(target.into());
+        self.opts.extra().target = Some(target.into());
         self
     }
     /// Its priority.
@@ -101,7 +101,7 @@ impl<E: Event> Emit<'_, E> {
     }
     /// A string label.
     pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.opts.labels.insert(key.into(), value.into());
+        self.opts.extra().labels.insert(key.into(), value.into());
         self
     }
     /// Time to live, overriding the type's `ttl`.

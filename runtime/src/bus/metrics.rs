@@ -54,7 +54,6 @@ impl Counter {
 /// Bus-wide counters.
 #[derive(Default)]
 pub(crate) struct BusCounters {
-    pub(crate) emitted: Counter,
     pub(crate) delivered: Counter,
     pub(crate) failed: Counter,
     pub(crate) dead_lettered: Counter,
@@ -72,7 +71,7 @@ pub(crate) struct NameStats {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Metrics {
-    /// Emissions accepted.
+    /// Emissions accepted (the sum of the per-name counts).
     pub emitted: u64,
     /// Handler invocations that succeeded.
     pub delivered: u64,

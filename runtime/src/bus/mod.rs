@@ -59,7 +59,7 @@ pub const DEFAULT_DEAD_LETTERS: usize = 1_000;
 /// let bus = Bus::builder().registered_handlers(false).history(100).build().unwrap();
 /// let seen = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
 /// let s = seen.clone();
-/// let _sub = bus.subscribe::<JobDone, _>(move |ev| {
+/// let _sub = bus.subscribe::<JobDone>(move |ev| {
 ///     s.fetch_add(ev.payload().job, std::sync::atomic::Ordering::Relaxed);
 /// });
 /// bus.emit(JobDone { job: 7 });
@@ -361,7 +361,7 @@ impl Bus {
             })
             .collect();
         Metrics {
-            emitted: c.emitted.get(),
+            emitted: names.values().map(|n| n.emitted).sum(),
             delivered: c.delivered.get(),
             failed: c.failed.get(),
             dead_lettered: c.dead_lettered.get(),

@@ -162,22 +162,15 @@ impl Bus {
 
     /// Subscribes a sync closure to events of type `T`. Dropping the handle unsubscribes.
     ///
-    /// The closure may return what an `#[on]` handler may: `()`, `Result<(), E>`, an
-    /// event (emitted as a child of the handled one), `Option` or `Result` of an event.
-    pub fn subscribe<T, R>(&self, f: impl Fn(&Envelope<T>) -> R + Send + Sync + 'static) -> SubscriptionHandle
-    where
-        T: Event,
-        R: HandlerReturn,
-    {
+    /// For a handler that returns something (a `Result`, or an event to emit as a
+    /// child), or that needs filters and a priority, use [`Bus::on`].
+    pub fn subscribe<T: Event>(&self, f: impl Fn(&Envelope<T>) + Send + Sync + 'static) -> SubscriptionHandle {
         self.on::<T>().handle(f)
     }
 
-    /// Subscribes a sync closure to every record whose name matches `pattern`. Dropping
-    /// the handle unsubscribes.
-    pub fn subscribe_pattern<R>(&self, pattern: &str, f: impl Fn(&Record) -> R + Send + Sync + 'static) -> SubscriptionHandle
-    where
-        R: HandlerReturn,
-    {
+    /// Subscribes a sync closure to every record whose name matches `pattern` (`*` one
+    /// segment, `**` zero or more). Dropping the handle unsubscribes.
+    pub fn subscribe_pattern(&self, pattern: &str, f: impl Fn(&Record) + Send + Sync + 'static) -> SubscriptionHandle {
         self.on_pattern(pattern).handle(f)
     }
 }

@@ -1,1 +1,0 @@
-//! Support crate; see the `tests`/`examples` folders.

@@ -1,0 +1,8 @@
+use herald::Event;
+use serde::Serialize;
+
+#[derive(Serialize, Event)]
+#[event(name = "order.placed")]
+struct OrderPlaced;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use herald::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Event)]
+#[event(name = "order.placed", version = "2")]
+struct OrderPlaced;
+
+fn main() {}

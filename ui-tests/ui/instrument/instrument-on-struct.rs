@@ -1,0 +1,6 @@
+use herald::instrument_events;
+
+#[instrument_events]
+struct Service;
+
+fn main() {}

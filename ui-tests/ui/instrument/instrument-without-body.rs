@@ -1,0 +1,8 @@
+use herald::instrument_events;
+
+trait Service {
+    #[instrument_events]
+    fn serve(&self) -> u32;
+}
+
+fn main() {}

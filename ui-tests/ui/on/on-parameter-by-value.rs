@@ -1,0 +1,15 @@
+use herald::{on, Event, Record};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Event)]
+#[event(name = "order.placed")]
+pub struct OrderPlaced {
+    pub order_id: u64,
+}
+
+#[on(OrderPlaced)]
+fn handle(order: OrderPlaced) {
+    let _ = order.order_id;
+}
+
+fn main() {}

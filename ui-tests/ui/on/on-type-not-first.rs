@@ -1,0 +1,13 @@
+use herald::{on, Event, Record};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Event)]
+#[event(name = "order.placed")]
+pub struct OrderPlaced {
+    pub order_id: u64,
+}
+
+#[on(priority = 1, OrderPlaced)]
+fn handle(_: &OrderPlaced) {}
+
+fn main() {}
