@@ -83,14 +83,21 @@ impl EntityStore {
         let entity = self.entities.get_mut(&id).ok_or(StoreError::Unknown(id))?;
         entity.version += 1;
         let version = entity.version;
-        herald::emit(EntityVersioned { entity: id, version });
+        herald::emit(EntityVersioned {
+            entity: id,
+            version,
+        });
         Ok(version)
     }
 }
 
 #[on(EntityVersioned, group = "entity_example")]
 fn log_version(ev: &EntityVersioned) {
-    println!("  versioned {} -> v{}", &ev.entity.to_string()[..8], ev.version);
+    println!(
+        "  versioned {} -> v{}",
+        &ev.entity.to_string()[..8],
+        ev.version
+    );
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -100,7 +107,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     herald::with_bus(&bus, || store.promote_to_root(doc))?;
     let again = herald::with_bus(&bus, || store.promote_to_root(doc));
-    println!("second promotion: {}", again.map_or_else(|e| e.to_string(), |v| v.to_string()));
+    println!(
+        "second promotion: {}",
+        again.map_or_else(|e| e.to_string(), |v| v.to_string())
+    );
     if let Some(e) = store.entities.get(&doc) {
         println!("entity {} is now root={} at v{}", e.name, e.root, e.version);
     }

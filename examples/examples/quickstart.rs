@@ -22,7 +22,11 @@ pub struct OrderShipped {
 /// Typed handler: runs inline for every `OrderPlaced`, highest priority first.
 #[on(OrderPlaced, priority = 10, group = "quickstart")]
 fn send_receipt(ev: &OrderPlaced) {
-    println!("  [receipt]  order {} totals {:.2}", ev.order_id, ev.total_cents as f64 / 100.0);
+    println!(
+        "  [receipt]  order {} totals {:.2}",
+        ev.order_id,
+        ev.total_cents as f64 / 100.0
+    );
 }
 
 /// Pattern handler: sees every record under `order.`, typed or not.
@@ -35,14 +39,21 @@ fn audit(record: &Record) {
 /// Reacts to failures anywhere by phase.
 #[on(pattern = "**", phase = "failed", group = "quickstart")]
 fn alert(record: &Record) {
-    println!("  [alert]    {} failed: {}", record.name(), record.payload_json()["error"]);
+    println!(
+        "  [alert]    {} failed: {}",
+        record.name(),
+        record.payload_json()["error"]
+    );
 }
 
 #[instrument_events(name = "checkout.place_order", args)]
 fn place_order(order_id: u64, total_cents: u64) -> Result<(), String> {
     reserve_stock(order_id)?;
     charge(order_id, total_cents)?;
-    herald::emit(OrderPlaced { order_id, total_cents });
+    herald::emit(OrderPlaced {
+        order_id,
+        total_cents,
+    });
     ship(order_id);
     Ok(())
 }
@@ -80,13 +91,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let failed = herald::with_bus(&bus, || place_order(0, 100));
     println!("  -> {failed:?}");
 
-    for root in bus.history().iter().filter(|r| r.parent_id().is_none() && r.name().ends_with(".started")) {
+    for root in bus
+        .history()
+        .iter()
+        .filter(|r| r.parent_id().is_none() && r.name().ends_with(".started"))
+    {
         println!("\ntree {}:", short(root.id()));
         if let Some(tree) = bus.tree(root.id()) {
             print!("{tree}");
         }
     }
     let m = bus.metrics();
-    println!("\nemitted {}, delivered {}, failed {}", m.emitted, m.delivered, m.failed);
+    println!(
+        "\nemitted {}, delivered {}, failed {}",
+        m.emitted, m.delivered, m.failed
+    );
     Ok(())
 }

@@ -2,9 +2,10 @@
 //! paths, the function item) so generated code reuses the user's tokens and spans.
 
 use darling::Error;
+use proc_macro2::TokenStream;
 use syn::{DeriveInput, Expr, FnArg, Ident, ItemFn, Pat, Path, ReturnType, Type};
 
-use crate::attr::{self, InstrumentOptions, OnArgs};
+use crate::attr::{self, InstrumentOptions};
 use crate::valid;
 
 /// A type deriving `Event`, with its options checked.
@@ -32,15 +33,26 @@ impl<'a> EventDef<'a> {
     pub fn from_syn(input: &'a DeriveInput) -> darling::Result<EventDef<'a>> {
         let mut errors = Error::accumulator();
         valid::event_target(input, &mut errors);
-        let opts = errors.handle(attr::parse_event_attrs(&input.attrs)).unwrap_or_default();
+        let opts = errors
+            .handle(attr::parse_event_attrs(&input.attrs))
+            .unwrap_or_default();
         let name = match &opts.name {
             Some(name) => errors.handle(valid::record_name("event", name)),
             None => errors.handle(default_event_name(&input.ident)),
         };
         let version = opts.version.and_then(|v| errors.handle(valid::version(v)));
-        let kind = opts.kind.as_ref().and_then(|k| errors.handle(valid::one_of("kind", valid::KINDS, k)));
-        let phase = opts.phase.as_ref().and_then(|p| errors.handle(valid::one_of("phase", valid::PHASES, p)));
-        let ttl_nanos = opts.ttl.as_ref().and_then(|t| errors.handle(valid::duration("ttl", t)));
+        let kind = opts
+            .kind
+            .as_ref()
+            .and_then(|k| errors.handle(valid::one_of("kind", valid::KINDS, k)));
+        let phase = opts
+            .phase
+            .as_ref()
+            .and_then(|p| errors.handle(valid::one_of("phase", valid::PHASES, p)));
+        let ttl_nanos = opts
+            .ttl
+            .as_ref()
+            .and_then(|t| errors.handle(valid::duration("ttl", t)));
         valid::event_options(input, &opts, kind, &mut errors);
         errors.finish_with(EventDef {
             input,
@@ -66,9 +78,13 @@ pub fn snake_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
     for (i, &c) in chars.iter().enumerate() {
         if c.is_uppercase() {
-            let prev_lower = i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            if i > 0 && (prev_lower || (next_lower && chars[i - 1].is_uppercase())) && !out.ends_with('_') {
+            if i > 0
+                && (prev_lower || (next_lower && chars[i - 1].is_uppercase()))
+                && !out.ends_with('_')
+            {
                 out.push('_');
             }
             out.extend(c.to_lowercase());
@@ -139,16 +155,31 @@ pub struct Handler<'a> {
 
 impl<'a> Handler<'a> {
     /// Checks the arguments of `#[on]` and the function they are on together.
-    pub fn from_syn(args: darling::Result<OnArgs>, func: &'a ItemFn) -> darling::Result<Handler<'a>> {
+    pub fn from_syn(args: TokenStream, func: &'a ItemFn) -> darling::Result<Handler<'a>> {
         let mut errors = Error::accumulator();
-        let args = errors.handle(args).unwrap_or_default();
+        let args = attr::parse_on_args(args, &mut errors);
         let opts = &args.options;
         let param = valid::handler_signature(func, args.event.as_ref(), &mut errors);
-        let name = opts.name.as_ref().and_then(|n| errors.handle(valid::label("subscription name", n)));
-        let group = opts.group.as_ref().and_then(|g| errors.handle(valid::label("group", g)));
-        let pattern = opts.pattern.as_ref().and_then(|p| errors.handle(valid::pattern(p)));
-        let phase = opts.phase.as_ref().and_then(|p| errors.handle(valid::one_of("phase", valid::PHASES, p)));
-        let kind = opts.kind.as_ref().and_then(|k| errors.handle(valid::one_of("kind", valid::KINDS, k)));
+        let name = opts
+            .name
+            .as_ref()
+            .and_then(|n| errors.handle(valid::label("subscription name", n)));
+        let group = opts
+            .group
+            .as_ref()
+            .and_then(|g| errors.handle(valid::label("group", g)));
+        let pattern = opts
+            .pattern
+            .as_ref()
+            .and_then(|p| errors.handle(valid::pattern(p)));
+        let phase = opts
+            .phase
+            .as_ref()
+            .and_then(|p| errors.handle(valid::one_of("phase", valid::PHASES, p)));
+        let kind = opts
+            .kind
+            .as_ref()
+            .and_then(|k| errors.handle(valid::one_of("kind", valid::KINDS, k)));
         valid::handler_options(func, opts, &mut errors);
         errors.finish_with(Handler {
             func,
@@ -204,13 +235,18 @@ pub struct Instrumented {
 
 impl Instrumented {
     /// Checks the options of `#[instrument_events]` against the function.
-    pub fn from_syn(opts: darling::Result<InstrumentOptions>, func: ItemFn) -> darling::Result<Instrumented> {
+    pub fn from_syn(
+        opts: darling::Result<InstrumentOptions>,
+        func: ItemFn,
+    ) -> darling::Result<Instrumented> {
         let mut errors = Error::accumulator();
         valid::instrument_target(&func, &mut errors);
         let opts = errors.handle(opts).unwrap_or_default();
         let fn_name = unraw(&func.sig.ident);
         let operation = match &opts.name {
-            Some(name) => errors.handle(valid::record_name("operation", name)).map(Operation::Named),
+            Some(name) => errors
+                .handle(valid::record_name("operation", name))
+                .map(Operation::Named),
             None if has_receiver(&func) => Some(Operation::Method(fn_name)),
             None => Some(Operation::Function(fn_name)),
         };
@@ -221,9 +257,9 @@ impl Instrumented {
             root: opts.root.is_present(),
             recorded,
             ret: opts.ret.is_present(),
-            started: opts.started.map(|e| e.0),
-            completed: opts.completed.map(|e| e.0),
-            failed: opts.failed.map(|e| e.0),
+            started: opts.started.map(|e| e.expr),
+            completed: opts.completed.map(|e| e.expr),
+            failed: opts.failed.map(|e| e.expr),
             func,
         })
     }
@@ -247,7 +283,9 @@ fn has_receiver(func: &ItemFn) -> bool {
 pub fn returns_result(output: &ReturnType) -> bool {
     match output {
         ReturnType::Type(_, ty) => match strip_type(ty) {
-            Type::Path(p) if p.qself.is_none() => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+            Type::Path(p) if p.qself.is_none() => {
+                p.path.segments.last().is_some_and(|s| s.ident == "Result")
+            }
             _ => false,
         },
         ReturnType::Default => false,
@@ -274,8 +312,9 @@ pub fn param_ident(arg: &FnArg) -> Option<&Ident> {
     }
 }
 
-/// Whether `ty` mentions `impl Trait` (so it cannot be written in a turbofish).
-pub fn contains_impl(ty: &Type) -> bool {
+/// Whether `ty` mentions `impl Trait`, `_`, `!` or a macro, which a turbofish or a
+/// `let` type cannot spell on stable.
+pub fn unnameable(ty: &Type) -> bool {
     struct Finder(bool);
     impl<'ast> syn::visit::Visit<'ast> for Finder {
         fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
@@ -285,6 +324,9 @@ pub fn contains_impl(ty: &Type) -> bool {
             self.0 = true;
         }
         fn visit_type_macro(&mut self, _: &'ast syn::TypeMacro) {
+            self.0 = true;
+        }
+        fn visit_type_never(&mut self, _: &'ast syn::TypeNever) {
             self.0 = true;
         }
     }

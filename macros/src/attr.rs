@@ -6,6 +6,7 @@
 //! written, so later checks can point at the exact token.
 
 use darling::ast::NestedMeta;
+use darling::error::Accumulator;
 use darling::util::{Flag, SpannedValue};
 use darling::{Error, FromMeta};
 use proc_macro2::{Span, TokenStream};
@@ -105,11 +106,17 @@ pub struct Str {
 impl FromMeta for Str {
     fn from_expr(expr: &Expr) -> darling::Result<Self> {
         match strip_group(expr) {
-            Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Ok(Str {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) => Ok(Str {
                 value: s.value(),
                 span: s.span(),
             }),
-            other => Err(Error::custom(format!("expected a string literal, found {}", describe(other))).with_span(other)),
+            other => Err(Error::custom(format!(
+                "expected a string literal, found {}",
+                describe(other)
+            ))
+            .with_span(other)),
         }
     }
 
@@ -118,17 +125,22 @@ impl FromMeta for Str {
     }
 
     fn from_list(_: &[NestedMeta]) -> darling::Result<Self> {
-        Err(Error::custom("expected a string value: `= \"...\"`, not a list"))
+        Err(Error::custom(
+            "expected a string value: `= \"...\"`, not a list",
+        ))
     }
 }
 
-/// An integer literal (negative when `T` is signed) and the span of the literal.
+/// An integer literal (negative when `T` is signed), the span of the literal and the
+/// span of the option name before it.
 #[derive(Clone, Copy, Debug)]
 pub struct Int<T> {
     /// The literal's value.
     pub value: T,
     /// Where it was written.
     pub span: Span,
+    /// Where the option's name was written.
+    pub key: Span,
 }
 
 impl<T> FromMeta for Int<T>
@@ -136,21 +148,37 @@ where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
 {
+    fn from_meta(item: &Meta) -> darling::Result<Self> {
+        with_key(item, Self::from_expr, |v, key| Int { key, ..v })
+    }
+
     fn from_expr(expr: &Expr) -> darling::Result<Self> {
         let (digits, lit) = match strip_group(expr) {
-            Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => (i.base10_digits().to_owned(), i),
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(i), ..
+            }) => (i.base10_digits().to_owned(), i),
             Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => match strip_group(&u.expr) {
-                Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => (format!("-{}", i.base10_digits()), i),
+                Expr::Lit(ExprLit {
+                    lit: Lit::Int(i), ..
+                }) => (format!("-{}", i.base10_digits()), i),
                 other => return Err(not_an_integer(other).with_span(expr)),
             },
             other => return Err(not_an_integer(other).with_span(other)),
         };
         if !lit.suffix().is_empty() {
-            return Err(Error::custom("expected an integer literal without a type suffix").with_span(lit));
+            return Err(
+                Error::custom("expected an integer literal without a type suffix").with_span(lit),
+            );
         }
         match digits.parse::<T>() {
-            Ok(value) => Ok(Int { value, span: expr.span() }),
-            Err(e) => Err(Error::custom(format!("invalid integer `{digits}`: {e}")).with_span(expr)),
+            Ok(value) => Ok(Int {
+                value,
+                span: expr.span(),
+                key: expr.span(),
+            }),
+            Err(e) => {
+                Err(Error::custom(format!("invalid integer `{digits}`: {e}")).with_span(expr))
+            }
         }
     }
 
@@ -159,16 +187,37 @@ where
     }
 
     fn from_list(_: &[NestedMeta]) -> darling::Result<Self> {
-        Err(Error::custom("expected an integer value: `= 1`, not a list"))
+        Err(Error::custom(
+            "expected an integer value: `= 1`, not a list",
+        ))
     }
+}
+
+/// Reads `name = value` with `read`, then records the span of `name` with `set_key`.
+fn with_key<T: FromMeta>(
+    item: &Meta,
+    read: impl FnOnce(&Expr) -> darling::Result<T>,
+    set_key: impl FnOnce(T, Span) -> T,
+) -> darling::Result<T> {
+    match item {
+        Meta::NameValue(nv) => read(&nv.value).map(|v| set_key(v, nv.path.span())),
+        Meta::Path(_) => T::from_word(),
+        Meta::List(list) => T::from_list(&NestedMeta::parse_meta_list(list.tokens.clone())?),
+    }
+    .map_err(|e| e.with_span(item))
 }
 
 fn not_an_integer(found: &Expr) -> Error {
     let hint = match found {
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => format!("; write it without quotes: `{}`", s.value()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => format!("; write it without quotes: `{}`", s.value()),
         _ => String::new(),
     };
-    Error::custom(format!("expected an integer literal, found {}{hint}", describe(found)))
+    Error::custom(format!(
+        "expected an integer literal, found {}{hint}",
+        describe(found)
+    ))
 }
 
 /// A path to a function, such as `orders::is_large`.
@@ -188,7 +237,9 @@ impl FromMeta for PathValue {
     }
 
     fn from_word() -> darling::Result<Self> {
-        Err(Error::custom("expected a path to a function: `= checks::is_large`"))
+        Err(Error::custom(
+            "expected a path to a function: `= checks::is_large`",
+        ))
     }
 }
 
@@ -207,11 +258,16 @@ impl FromMeta for TypeValue {
             Expr::Verbatim(tokens) => syn::parse2::<Type>(tokens.clone())
                 .map(TypeValue)
                 .map_err(|e| Error::custom(format!("expected a type: {e}")).with_span(tokens)),
-            Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => s
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) => s
                 .parse::<Type>()
                 .map(TypeValue)
                 .map_err(|e| Error::custom(format!("expected a type: {e}")).with_span(s)),
-            other => Err(Error::custom(format!("expected a type, found {}", describe(other))).with_span(other)),
+            other => Err(
+                Error::custom(format!("expected a type, found {}", describe(other)))
+                    .with_span(other),
+            ),
         }
     }
 
@@ -220,13 +276,26 @@ impl FromMeta for TypeValue {
     }
 }
 
-/// An expression, taken as written (a string literal stays a string literal).
+/// An expression, taken as written (a string literal stays a string literal), and the
+/// span of the option name before it.
 #[derive(Clone, Debug)]
-pub struct ExprValue(pub Expr);
+pub struct ExprValue {
+    /// The expression.
+    pub expr: Expr,
+    /// Where the option's name was written.
+    pub key: Span,
+}
 
 impl FromMeta for ExprValue {
+    fn from_meta(item: &Meta) -> darling::Result<Self> {
+        with_key(item, Self::from_expr, |v, key| ExprValue { key, ..v })
+    }
+
     fn from_expr(expr: &Expr) -> darling::Result<Self> {
-        Ok(ExprValue(expr.clone()))
+        Ok(ExprValue {
+            expr: expr.clone(),
+            key: expr.span(),
+        })
     }
 
     fn from_word() -> darling::Result<Self> {
@@ -268,25 +337,41 @@ impl FromMeta for ParamSelection {
 }
 
 /// Reads `#[on(...)]`: an optional event type first, then `name = value` arguments.
-pub fn parse_on_args(tokens: TokenStream) -> darling::Result<OnArgs> {
-    let (event, items) = split_on_args.parse2(tokens).map_err(Error::from)?;
-    let mut errors = Error::accumulator();
+/// Mistakes go to `errors`; what could be read is returned all the same, so that the
+/// event type is known even when an argument is wrong.
+pub fn parse_on_args(tokens: TokenStream, errors: &mut Accumulator) -> OnArgs {
+    let Some((mut event, items)) = errors.handle(split_on_args.parse2(tokens).map_err(Error::from))
+    else {
+        return OnArgs::default();
+    };
     let mut named = Vec::with_capacity(items.len());
     for item in items {
         match &item {
             NestedMeta::Meta(Meta::Path(p)) if event.is_none() && !is_on_option(p) => {
                 let written = crate::ast::text_of(p);
-                errors.push(Error::custom(format!("the event type goes first: `#[on({written}, ...)]`")).with_span(p));
+                errors.push(
+                    Error::custom(format!(
+                        "the event type goes first: `#[on({written}, ...)]`"
+                    ))
+                    .with_span(p),
+                );
+                event = Some(Type::Path(syn::TypePath {
+                    qself: None,
+                    path: p.clone(),
+                }));
             }
             _ => named.push(item),
         }
     }
-    let options = errors.handle(OnOptions::from_list(&named)).unwrap_or_default();
-    errors.finish_with(OnArgs { event, options })
+    let options = errors
+        .handle(OnOptions::from_list(&named))
+        .unwrap_or_default();
+    OnArgs { event, options }
 }
 
 fn is_on_option(path: &Path) -> bool {
-    path.get_ident().is_some_and(|i| ON_OPTIONS.iter().any(|o| i == o))
+    path.get_ident()
+        .is_some_and(|i| ON_OPTIONS.iter().any(|o| i == o))
 }
 
 /// The argument names `#[on]` accepts.
@@ -306,7 +391,8 @@ const ON_OPTIONS: &[&str] = &[
 
 fn split_on_args(input: ParseStream<'_>) -> syn::Result<(Option<Type>, Vec<NestedMeta>)> {
     let mut event = None;
-    let named_first = input.peek(syn::Ident::peek_any) && (input.peek2(Token![=]) || input.peek2(syn::token::Paren));
+    let named_first = input.peek(syn::Ident::peek_any)
+        && (input.peek2(Token![=]) || input.peek2(syn::token::Paren));
     if !input.is_empty() && !named_first && !input.peek(Lit) {
         event = Some(input.parse::<Type>()?);
         if !input.is_empty() {
@@ -329,15 +415,21 @@ pub fn parse_event_attrs(attrs: &[syn::Attribute]) -> darling::Result<EventOptio
     for attr in attrs.iter().filter(|a| a.path().is_ident("event")) {
         match &attr.meta {
             Meta::List(list) => {
-                let parsed = (|input: ParseStream<'_>| option_list(input, &["response"])).parse2(list.tokens.clone());
+                let parsed = (|input: ParseStream<'_>| option_list(input, &["response"]))
+                    .parse2(list.tokens.clone());
                 if let Some(parsed) = errors.handle(parsed.map_err(Error::from)) {
                     items.extend(parsed);
                 }
             }
-            other => errors.push(Error::custom("expected options in parentheses: `#[event(name = \"...\")]`").with_span(other)),
+            other => errors.push(
+                Error::custom("expected options in parentheses: `#[event(name = \"...\")]`")
+                    .with_span(other),
+            ),
         }
     }
-    let options = errors.handle(EventOptions::from_list(&items)).unwrap_or_default();
+    let options = errors
+        .handle(EventOptions::from_list(&items))
+        .unwrap_or_default();
     errors.finish_with(options)
 }
 
@@ -353,12 +445,20 @@ fn option_list(input: ParseStream<'_>, type_keys: &[&str]) -> syn::Result<Vec<Ne
             let path = input.call(Path::parse_mod_style)?;
             let meta = if input.peek(Token![=]) {
                 let eq_token = input.parse::<Token![=]>()?;
-                let value = if path.get_ident().is_some_and(|i| type_keys.iter().any(|k| i == k)) && !input.peek(Lit) {
+                let value = if path
+                    .get_ident()
+                    .is_some_and(|i| type_keys.iter().any(|k| i == k))
+                    && !input.peek(Lit)
+                {
                     Expr::Verbatim(input.parse::<Type>()?.into_token_stream())
                 } else {
                     input.parse::<Expr>()?
                 };
-                Meta::NameValue(syn::MetaNameValue { path, eq_token, value })
+                Meta::NameValue(syn::MetaNameValue {
+                    path,
+                    eq_token,
+                    value,
+                })
             } else if input.peek(syn::token::Paren) {
                 let content;
                 let delimiter = syn::MacroDelimiter::Paren(syn::parenthesized!(content in input));

@@ -45,7 +45,10 @@ pub fn is_record_name(name: &str) -> bool {
 }
 
 fn is_name_segment(segment: &str) -> bool {
-    !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    !segment.is_empty()
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Checks an event or operation name (`name = ".."` of `#[event]` and
@@ -65,7 +68,11 @@ pub fn record_name(what: &str, name: &Str) -> darling::Result<String> {
 /// Checks a glob over record names: dotted segments that are `*`, `**` or a name
 /// segment.
 pub fn pattern(glob: &Str) -> darling::Result<String> {
-    let valid = !glob.value.is_empty() && glob.value.split('.').all(|s| s == "*" || s == "**" || is_name_segment(s));
+    let valid = !glob.value.is_empty()
+        && glob
+            .value
+            .split('.')
+            .all(|s| s == "*" || s == "**" || is_name_segment(s));
     if valid {
         Ok(glob.value.clone())
     } else {
@@ -97,15 +104,23 @@ pub fn label(what: &str, value: &Str) -> darling::Result<String> {
 
 /// Parses a duration such as `250ms`, `30s`, `5m` or `1h` into nanoseconds.
 pub fn duration(what: &str, text: &Str) -> darling::Result<u64> {
-    let err = |why: &str| Error::custom(format!("invalid `{what}` duration `{}`: {why}", text.value)).with_span(&text.span);
-    let digits_end = text.value.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.value.len());
+    let err = |why: &str| {
+        Error::custom(format!("invalid `{what}` duration `{}`: {why}", text.value))
+            .with_span(&text.span)
+    };
+    let digits_end = text
+        .value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.value.len());
     let (digits, unit) = text.value.split_at(digits_end);
     let Some(&(_, scale)) = UNITS.iter().find(|(u, _)| *u == unit) else {
-        return Err(err("write a whole number followed by `us`, `ms`, `s`, `m` or `h`, such as `250ms`"));
+        return Err(err(
+            "write a whole number followed by `us`, `ms`, `s`, `m` or `h`, such as `250ms`",
+        ));
     };
-    let count: u64 = digits
-        .parse()
-        .map_err(|_| err("write a whole number followed by `us`, `ms`, `s`, `m` or `h`, such as `250ms`"))?;
+    let count: u64 = digits.parse().map_err(|_| {
+        err("write a whole number followed by `us`, `ms`, `s`, `m` or `h`, such as `250ms`")
+    })?;
     let nanos = count.checked_mul(scale).ok_or_else(|| err("too long"))?;
     if nanos == 0 {
         return Err(err("must be longer than zero"));
@@ -114,7 +129,11 @@ pub fn duration(what: &str, text: &Str) -> darling::Result<u64> {
 }
 
 /// The variant named by a `kind` or `phase` value.
-pub fn one_of(what: &str, table: &[(&str, &'static str)], value: &Str) -> darling::Result<&'static str> {
+pub fn one_of(
+    what: &str,
+    table: &[(&str, &'static str)],
+    value: &Str,
+) -> darling::Result<&'static str> {
     match table.iter().find(|(text, _)| *text == value.value) {
         Some((_, variant)) => Ok(variant),
         None => {
@@ -148,7 +167,7 @@ pub fn event_target(input: &DeriveInput, errors: &mut Accumulator) {
     let misplaced = |attrs: &[syn::Attribute], errors: &mut Accumulator, what: &str| {
         for attr in attrs.iter().filter(|a| a.path().is_ident("event")) {
             errors.push(at(
-                attr.span(),
+                attr.path().span(),
                 format!("`#[event(...)]` goes on the type, not on a {what}"),
             ));
         }
@@ -175,14 +194,22 @@ pub fn event_target(input: &DeriveInput, errors: &mut Accumulator) {
 }
 
 /// Rules across `#[event]` options.
-pub fn event_options(input: &DeriveInput, opts: &EventOptions, kind: Option<&str>, errors: &mut Accumulator) {
+pub fn event_options(
+    input: &DeriveInput,
+    opts: &EventOptions,
+    kind: Option<&str>,
+    errors: &mut Accumulator,
+) {
     if let Some(response) = &opts.response {
         if kind != Some("Query") {
             let now = match &opts.kind {
                 Some(k) => format!(", but this event's kind is `{}`", k.value),
                 None => "; add `kind = \"query\"`".to_owned(),
             };
-            errors.push(at(response.0.span(), format!("`response` applies to queries only{now}")));
+            errors.push(at(
+                response.0.span(),
+                format!("`response` applies to queries only{now}"),
+            ));
         }
     }
     if let Some(migrate) = &opts.migrate {
@@ -196,7 +223,11 @@ pub fn event_options(input: &DeriveInput, opts: &EventOptions, kind: Option<&str
 }
 
 /// Checks a handler's signature and finds how it takes its event.
-pub fn handler_signature(func: &ItemFn, event: Option<&Type>, errors: &mut Accumulator) -> Option<Param> {
+pub fn handler_signature(
+    func: &ItemFn,
+    event: Option<&Type>,
+    errors: &mut Accumulator,
+) -> Option<Param> {
     let sig = &func.sig;
     if let Some(constness) = &sig.constness {
         errors.push(at(constness.span, "a handler cannot be a `const fn`"));
@@ -204,15 +235,20 @@ pub fn handler_signature(func: &ItemFn, event: Option<&Type>, errors: &mut Accum
     if let Some(unsafety) = &sig.unsafety {
         errors.push(at(unsafety.span, "a handler cannot be an `unsafe fn`"));
     }
-    if let Some(param) = sig.generics.params.iter().find(|p| !matches!(p, syn::GenericParam::Lifetime(_))) {
+    let generic = sig.generics.params.iter().find_map(|p| match p {
+        syn::GenericParam::Type(t) => Some(t.ident.span()),
+        syn::GenericParam::Const(c) => Some(c.ident.span()),
+        syn::GenericParam::Lifetime(_) => None,
+    });
+    if let Some(span) = generic {
         errors.push(at(
-            param.span(),
+            span,
             "handlers cannot be generic: name the event type instead, as in `#[on(OrderPlaced)]`",
         ));
     }
     if let Some(FnArg::Receiver(receiver)) = sig.inputs.first() {
         errors.push(at(
-            receiver.span(),
+            receiver.self_token.span,
             "handlers are free functions: `#[on]` cannot take a `self` receiver",
         ));
         return None;
@@ -220,7 +256,13 @@ pub fn handler_signature(func: &ItemFn, event: Option<&Type>, errors: &mut Accum
     let count = sig.inputs.len();
     if count != 1 {
         let (span, found) = match sig.inputs.iter().nth(1) {
-            Some(second) => (second.span(), count.to_string()),
+            Some(second) => (
+                match second {
+                    FnArg::Typed(t) => t.pat.span(),
+                    FnArg::Receiver(r) => r.self_token.span,
+                },
+                count.to_string(),
+            ),
             None => (sig.paren_token.span.join(), "none".to_owned()),
         };
         errors.push(at(
@@ -229,24 +271,31 @@ pub fn handler_signature(func: &ItemFn, event: Option<&Type>, errors: &mut Accum
         ));
         return None;
     }
-    let Some(FnArg::Typed(arg)) = sig.inputs.first() else { return None };
+    let Some(FnArg::Typed(arg)) = sig.inputs.first() else {
+        return None;
+    };
     let Type::Reference(reference) = strip_type(&arg.ty) else {
         let ty = text_of(&arg.ty);
         errors.push(at(
             arg.ty.span(),
-            format!("a handler takes its event by reference: `&{ty}`, `&Envelope<{ty}>` or `&Record`"),
+            format!(
+                "a handler takes its event by reference: `&{ty}`, `&Envelope<{ty}>` or `&Record`"
+            ),
         ));
         return None;
     };
     if let Some(mutability) = &reference.mutability {
-        errors.push(at(mutability.span, "a handler takes a shared reference (`&T`), not `&mut T`"));
+        errors.push(at(
+            mutability.span,
+            "a handler takes a shared reference (`&T`), not `&mut T`",
+        ));
         return None;
     }
     let (param, payload) = classify(&reference.elem);
     if event.is_none() && param != Param::Record {
         let named = payload.map_or_else(|| "OrderPlaced".to_owned(), text_of);
         errors.push(at(
-            arg.ty.span(),
+            reference.elem.span(),
             format!("no event type is named in `#[on]`, so the handler must take `&Record`; to take this parameter, name the type: `#[on({named})]`"),
         ));
         return None;
@@ -281,15 +330,18 @@ fn classify(referent: &Type) -> (Param, Option<&Type>) {
 pub fn handler_options(func: &ItemFn, opts: &OnOptions, errors: &mut Accumulator) {
     if let Some(concurrency) = opts.concurrency {
         if func.sig.asyncness.is_none() {
-            errors.push(at(concurrency.span, "`concurrency` applies to async handlers only"));
+            errors.push(at(
+                concurrency.key,
+                "`concurrency` applies to async handlers only",
+            ));
         } else if concurrency.value == 0 {
             errors.push(at(concurrency.span, "`concurrency` must be at least 1"));
         } else {
-            errors.push(at(concurrency.span, "`concurrency` is not supported yet"));
+            errors.push(at(concurrency.key, "`concurrency` is not supported yet"));
         }
     }
     if let Some(retry) = opts.retry {
-        errors.push(at(retry.span, "`retry` is not supported yet"));
+        errors.push(at(retry.key, "`retry` is not supported yet"));
     }
     if let Some(backoff) = &opts.backoff {
         if errors.handle(duration("backoff", backoff)).is_some() {
@@ -301,19 +353,29 @@ pub fn handler_options(func: &ItemFn, opts: &OnOptions, errors: &mut Accumulator
 /// What `#[instrument_events]` may be applied to.
 pub fn instrument_target(func: &ItemFn, errors: &mut Accumulator) {
     if let Some(constness) = &func.sig.constness {
-        errors.push(at(constness.span, "`#[instrument_events]` cannot be used on a `const fn`"));
+        errors.push(at(
+            constness.span,
+            "`#[instrument_events]` cannot be used on a `const fn`",
+        ));
     }
 }
 
 /// The parameters `args` / `skip` select, each checked against the signature.
-pub fn recorded_params(func: &ItemFn, opts: &InstrumentOptions, errors: &mut Accumulator) -> Vec<Ident> {
+pub fn recorded_params(
+    func: &ItemFn,
+    opts: &InstrumentOptions,
+    errors: &mut Accumulator,
+) -> Vec<Ident> {
     let params: Vec<&Ident> = func.sig.inputs.iter().filter_map(param_ident).collect();
     let check = |names: &[Ident], option: &str, errors: &mut Accumulator| {
         for (i, name) in names.iter().enumerate() {
-            if !params.iter().any(|p| *p == name) {
+            if !params.contains(&name) {
                 errors.push(at(
                     name.span(),
-                    format!("`{option}({name})`: `{}` has no parameter named `{name}`", func.sig.ident),
+                    format!(
+                        "`{option}({name})`: `{}` has no parameter named `{name}`",
+                        func.sig.ident
+                    ),
                 ));
             } else if names[..i].contains(name) {
                 errors.push(at(name.span(), format!("`{name}` is listed twice")));
@@ -340,7 +402,11 @@ pub fn recorded_params(func: &ItemFn, opts: &InstrumentOptions, errors: &mut Acc
             names.clone()
         }
         Some(ParamSelection::All) => params.into_iter().cloned().collect(),
-        None if opts.skip.is_some() => params.into_iter().filter(|p| !skipped.contains(p)).cloned().collect(),
+        None if opts.skip.is_some() => params
+            .into_iter()
+            .filter(|p| !skipped.contains(p))
+            .cloned()
+            .collect(),
         None => Vec::new(),
     }
 }
@@ -368,8 +434,11 @@ pub fn instrument_options(func: &ItemFn, opts: &InstrumentOptions, errors: &mut 
                 ReturnType::Type(_, ty) => format!("returns `{}`", text_of(ty)),
             };
             errors.push(at(
-                failed.0.span(),
-                format!("`failed = ..` applies to functions that return `Result`; `{}` {returns}", func.sig.ident),
+                failed.key,
+                format!(
+                    "`failed = ..` applies to functions that return `Result`; `{}` {returns}",
+                    func.sig.ident
+                ),
             ));
         }
     }

@@ -17,7 +17,7 @@ use crate::bus::Bus;
 use crate::envelope::Links;
 
 thread_local! {
-    static LINKS: Cell<Links> = const { Cell::new(Links { parent: None, root: None, correlation: None, causation: None }) };
+    static LINKS: Cell<Links> = const { Cell::new(Links::EMPTY) };
     static BUS: Cell<*const Bus> = const { Cell::new(std::ptr::null()) };
 }
 
@@ -109,7 +109,7 @@ pub(crate) fn current_bus_override() -> Option<Bus> {
 /// assert!(inner().is_some());
 /// ```
 pub fn current() -> Option<Uuid> {
-    current_links().parent
+    current_links().parent()
 }
 
 /// Runs `f` with `bus` as the current bus: `herald::emit` and instrumented code inside

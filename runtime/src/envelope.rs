@@ -54,18 +54,82 @@ impl fmt::Debug for Name {
     }
 }
 
-/// Where a record sits in its tree.
+/// Where a record sits in its tree. Ids are kept as aligned `u128`s (0 = none, as v7
+/// ids are never nil) so that copying links in and out of thread-locals is cheap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Links {
-    pub(crate) parent: Option<Uuid>,
-    pub(crate) root: Option<Uuid>,
-    pub(crate) correlation: Option<Uuid>,
-    pub(crate) causation: Option<Uuid>,
+    parent: u128,
+    root: u128,
+    correlation: u128,
+    causation: u128,
+}
+
+#[inline]
+fn pack(id: Option<Uuid>) -> u128 {
+    id.map_or(0, |id| id.as_u128())
+}
+
+#[inline]
+fn unpack(id: u128) -> Option<Uuid> {
+    (id != 0).then(|| Uuid::from_u128(id))
+}
+
+impl Links {
+    pub(crate) const EMPTY: Links = Links {
+        parent: 0,
+        root: 0,
+        correlation: 0,
+        causation: 0,
+    };
+
+    #[inline]
+    pub(crate) fn new(
+        parent: Option<Uuid>,
+        root: Option<Uuid>,
+        correlation: Option<Uuid>,
+        causation: Option<Uuid>,
+    ) -> Links {
+        Links {
+            parent: pack(parent),
+            root: pack(root),
+            correlation: pack(correlation),
+            causation: pack(causation),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn parent(&self) -> Option<Uuid> {
+        unpack(self.parent)
+    }
+    #[inline]
+    pub(crate) fn root(&self) -> Option<Uuid> {
+        unpack(self.root)
+    }
+    #[inline]
+    pub(crate) fn correlation(&self) -> Option<Uuid> {
+        unpack(self.correlation)
+    }
+    #[inline]
+    pub(crate) fn causation(&self) -> Option<Uuid> {
+        unpack(self.causation)
+    }
+
+    /// The same links with another causation.
+    #[inline]
+    pub(crate) fn caused_by(self, causation: Option<Uuid>) -> Links {
+        Links {
+            causation: pack(causation),
+            ..self
+        }
+    }
 }
 
 /// Everything about an emission except its payload.
 #[derive(Clone, Debug)]
 pub(crate) struct Meta {
+    /// The payload's type; always set by [`Envelope::new`], so it can be trusted for
+    /// downcasts.
+    type_id: TypeId,
     pub(crate) id: Uuid,
     pub(crate) name: Name,
     /// `NAME` of the payload's type (differs from `name` for lifecycle events).
@@ -100,23 +164,55 @@ static NO_CONTEXT: BTreeMap<String, Uuid> = BTreeMap::new();
 static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
 
 impl Meta {
+    /// Metadata for a new record; `type_id` is filled in by [`Envelope::new`].
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn new(
+        id: Uuid,
+        name: Name,
+        type_key: &'static str,
+        version: u32,
+        kind: Kind,
+        phase: Phase,
+        timestamp: SystemTime,
+    ) -> Meta {
+        Meta {
+            type_id: TypeId::of::<()>(),
+            id,
+            name,
+            type_key,
+            version,
+            kind,
+            phase,
+            timestamp,
+            parent_id: None,
+            root_id: id,
+            correlation_id: id,
+            causation_id: None,
+            priority: Priority::Normal,
+            expires_at: None,
+            duration: None,
+            extra: None,
+        }
+    }
+
     /// Fills the tree links of a new record from the context it is emitted in.
     #[inline]
     pub(crate) fn link(&mut self, links: Links) {
-        self.parent_id = links.parent;
-        self.root_id = links.root.unwrap_or(self.id);
-        self.correlation_id = links.correlation.unwrap_or(self.id);
-        self.causation_id = links.causation.or(links.parent);
+        self.parent_id = links.parent();
+        self.root_id = links.root().unwrap_or(self.id);
+        self.correlation_id = links.correlation().unwrap_or(self.id);
+        self.causation_id = links.causation().or(self.parent_id);
     }
 
     /// The links that a child of this record gets.
     pub(crate) fn child_links(&self) -> Links {
-        Links {
-            parent: Some(self.id),
-            root: Some(self.root_id),
-            correlation: Some(self.correlation_id),
-            causation: Some(self.id),
-        }
+        Links::new(
+            Some(self.id),
+            Some(self.root_id),
+            Some(self.correlation_id),
+            Some(self.id),
+        )
     }
 }
 
@@ -243,6 +339,15 @@ impl<T: ?Sized> Envelope<T> {
     }
 }
 
+impl<T: Event> Envelope<T> {
+    /// The only constructor: it records `T`'s `TypeId` in the metadata.
+    #[inline]
+    pub(crate) fn new(mut meta: Meta, payload: T) -> Envelope<T> {
+        meta.type_id = TypeId::of::<T>();
+        Envelope { meta, payload }
+    }
+}
+
 impl<T> Envelope<T> {
     /// The typed payload.
     pub fn payload(&self) -> &T {
@@ -255,11 +360,12 @@ impl ErasedEnvelope {
     #[doc(hidden)]
     #[inline]
     pub fn __downcast<T: Event>(&self) -> Option<&Envelope<T>> {
-        if self.payload.__as_any().type_id() == TypeId::of::<T>() {
+        if self.meta.type_id == TypeId::of::<T>() {
             let ptr = std::ptr::from_ref(self).cast::<Envelope<T>>();
             // SAFETY: an `Envelope<dyn Payload>` only ever comes from unsizing an
-            // `Envelope<P>`; the payload's `TypeId` says `P` is `T`, so the pointee is an
-            // `Envelope<T>` and dropping the vtable half of the pointer is exact.
+            // `Envelope<P>` built by `Envelope::new`, which stores `P`'s `TypeId` in the
+            // (private) metadata; it says `P` is `T`, so the pointee is an `Envelope<T>`
+            // and dropping the vtable half of the pointer is exact.
             Some(unsafe { &*ptr })
         } else {
             None
@@ -311,7 +417,7 @@ impl Record {
 
     /// Whether the payload is a `T`.
     pub fn is<T: Event>(&self) -> bool {
-        self.0.payload.__as_any().type_id() == TypeId::of::<T>()
+        self.0.__downcast::<T>().is_some()
     }
 
     /// The payload as JSON.

@@ -49,9 +49,13 @@ impl Glob {
 fn matches_from(pattern: &[Segment], name: &[&str]) -> bool {
     match pattern.split_first() {
         None => name.is_empty(),
-        Some((Segment::Any, rest)) => (0..=name.len()).any(|skip| matches_from(rest, &name[skip..])),
+        Some((Segment::Any, rest)) => {
+            (0..=name.len()).any(|skip| matches_from(rest, &name[skip..]))
+        }
         Some((Segment::One, rest)) => !name.is_empty() && matches_from(rest, &name[1..]),
-        Some((Segment::Literal(lit), rest)) => name.first().is_some_and(|n| n == lit) && matches_from(rest, &name[1..]),
+        Some((Segment::Literal(lit), rest)) => {
+            name.first().is_some_and(|n| n == lit) && matches_from(rest, &name[1..])
+        }
     }
 }
 

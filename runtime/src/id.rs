@@ -64,6 +64,37 @@ pub(crate) fn millis(t: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// The wall clock, and the same instant in milliseconds since the Unix epoch (for ids),
+/// from one clock read.
+#[cfg(target_os = "linux")]
+#[inline]
+pub(crate) fn now() -> (SystemTime, u64) {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_REALTIME always exists.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    match (u64::try_from(ts.tv_sec), u32::try_from(ts.tv_nsec)) {
+        (Ok(secs), Ok(nanos)) if rc == 0 => (
+            UNIX_EPOCH + std::time::Duration::new(secs, nanos),
+            secs * 1000 + u64::from(nanos) / 1_000_000,
+        ),
+        _ => {
+            let t = SystemTime::now();
+            (t, millis(t))
+        }
+    }
+}
+
+/// The wall clock, and the same instant in milliseconds since the Unix epoch.
+#[cfg(not(target_os = "linux"))]
+#[inline]
+pub(crate) fn now() -> (SystemTime, u64) {
+    let t = SystemTime::now();
+    (t, millis(t))
+}
+
 /// The wall clock at a few milliseconds' resolution, for a few nanoseconds.
 #[cfg(target_os = "linux")]
 #[inline]

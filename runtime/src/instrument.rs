@@ -109,9 +109,14 @@ impl Site {
 
     /// The lifecycle names of this site; `None` when `Self` differs from the cached
     /// one (a blanket impl: one site, several types), with names computed afresh.
-    fn names(&'static self, self_type: fn() -> &'static str) -> Result<&'static Arc<SiteNames>, Arc<SiteNames>> {
+    fn names(
+        &'static self,
+        self_type: fn() -> &'static str,
+    ) -> Result<&'static Arc<SiteNames>, Arc<SiteNames>> {
         if !self.method {
-            return Ok(self.names.get_or_init(|| Arc::new(SiteNames::new("", Cow::Borrowed(self.op)))));
+            return Ok(self
+                .names
+                .get_or_init(|| Arc::new(SiteNames::new("", Cow::Borrowed(self.op)))));
         }
         let ty = self_type();
         let compute = || {
@@ -178,7 +183,11 @@ fn catch<R>(f: impl FnOnce() -> R) -> Option<R> {
 
 impl Call {
     /// Starts a call: emits the default [`Started`] (with the arguments `args` records).
-    pub fn start(site: &'static Site, self_type: fn() -> &'static str, args: impl FnOnce(&mut Args)) -> Call {
+    pub fn start(
+        site: &'static Site,
+        self_type: fn() -> &'static str,
+        args: impl FnOnce(&mut Args),
+    ) -> Call {
         Call::begin(site, self_type, false, |bus, names, opts, route| {
             let mut recorded = Args::default();
             let args = match catch(|| args(&mut recorded)) {
@@ -195,21 +204,30 @@ impl Call {
 
     /// Starts a call with a custom started event; a panicking factory falls back to
     /// the default [`Started`].
-    pub fn start_with<E: Event>(site: &'static Site, self_type: fn() -> &'static str, factory: impl FnOnce() -> E) -> Call {
-        Call::begin(site, self_type, true, |bus, names, mut opts, route| match catch(factory) {
-            Some(ev) => {
-                opts.name = None;
-                bus.dispatch(ev, opts, None)
-            }
-            None => bus.dispatch(
-                Started {
-                    operation: names.op.clone(),
-                    args: Vec::new(),
-                },
-                opts,
-                Some(route),
-            ),
-        })
+    pub fn start_with<E: Event>(
+        site: &'static Site,
+        self_type: fn() -> &'static str,
+        factory: impl FnOnce() -> E,
+    ) -> Call {
+        Call::begin(
+            site,
+            self_type,
+            true,
+            |bus, names, mut opts, route| match catch(factory) {
+                Some(ev) => {
+                    opts.name = None;
+                    bus.dispatch(ev, opts, None)
+                }
+                None => bus.dispatch(
+                    Started {
+                        operation: names.op.clone(),
+                        args: Vec::new(),
+                    },
+                    opts,
+                    Some(route),
+                ),
+            },
+        )
     }
 
     fn begin(
@@ -225,12 +243,7 @@ impl Call {
             let routes = site.routes(bus, self_type);
             let current = context::current_links();
             let links = if site.root {
-                Links {
-                    parent: None,
-                    root: None,
-                    correlation: current.correlation,
-                    causation: current.causation,
-                }
+                Links::new(None, None, current.correlation(), current.causation())
             } else {
                 current
             };
@@ -245,11 +258,12 @@ impl Call {
             } else {
                 crate::id::next()
             };
-            let links = Links {
-                root: Some(links.root.unwrap_or(started_id)),
-                correlation: Some(links.correlation.unwrap_or(started_id)),
-                ..links
-            };
+            let links = Links::new(
+                links.parent(),
+                Some(links.root().unwrap_or(started_id)),
+                Some(links.correlation().unwrap_or(started_id)),
+                links.causation(),
+            );
             Call {
                 state: Some(CallState {
                     bus: context::current_bus_override(),
@@ -264,15 +278,22 @@ impl Call {
 
     /// The links of everything that happens inside the call.
     fn inner_links(&self) -> Option<Links> {
-        self.state.as_ref().map(|s| Links {
-            parent: Some(s.started_id),
-            root: s.links.root,
-            correlation: s.links.correlation,
-            causation: None,
+        self.state.as_ref().map(|s| {
+            Links::new(
+                Some(s.started_id),
+                s.links.root(),
+                s.links.correlation(),
+                None,
+            )
         })
     }
 
-    fn close<E: Event>(mut self, phase: Phase, lifecycle: Option<Lifecycle>, ev: impl FnOnce(&SiteNames) -> E) {
+    fn close<E: Event>(
+        mut self,
+        phase: Phase,
+        lifecycle: Option<Lifecycle>,
+        ev: impl FnOnce(&SiteNames) -> E,
+    ) {
         if let Some(state) = self.state.take() {
             state.close(phase, lifecycle, ev);
         }
@@ -280,14 +301,12 @@ impl Call {
 
     /// Emits the default [`Completed`]; `result` gives the recorded return value.
     pub fn completed(self, result: impl FnOnce() -> Option<String>) {
-        self.close(
-            Phase::Completed,
-            Some(Lifecycle::Completed),
-            |n| Completed {
+        self.close(Phase::Completed, Some(Lifecycle::Completed), |n| {
+            Completed {
                 operation: n.op.clone(),
                 result: catch(result).flatten(),
-            },
-        );
+            }
+        });
     }
 
     /// Emits a custom completed event; a panicking factory falls back to [`Completed`].
@@ -303,18 +322,18 @@ impl Call {
 
     /// Emits the default [`Failed`] with the error text `error` gives.
     pub fn failed(self, error: impl FnOnce() -> String) {
-        self.close(
-            Phase::Failed,
-            Some(Lifecycle::Failed),
-            |n| Failed {
-                operation: n.op.clone(),
-                error: catch(error).unwrap_or_else(|| "<error text panicked>".to_owned()),
-            },
-        );
+        self.close(Phase::Failed, Some(Lifecycle::Failed), |n| Failed {
+            operation: n.op.clone(),
+            error: catch(error).unwrap_or_else(|| "<error text panicked>".to_owned()),
+        });
     }
 
     /// Emits a custom failed event; a panicking factory falls back to [`Failed`].
-    pub fn failed_with<E: Event>(mut self, error: impl FnOnce() -> String, factory: impl FnOnce() -> E) {
+    pub fn failed_with<E: Event>(
+        mut self,
+        error: impl FnOnce() -> String,
+        factory: impl FnOnce() -> E,
+    ) {
         if let Some(ev) = catch(factory) {
             if let Some(state) = self.state.take() {
                 state.close(Phase::Failed, None, |_| ev);
@@ -334,12 +353,23 @@ enum Lifecycle {
 }
 
 impl CallState {
-    fn close<E: Event>(self, phase: Phase, lifecycle: Option<Lifecycle>, ev: impl FnOnce(&SiteNames) -> E) {
+    fn close<E: Event>(
+        self,
+        phase: Phase,
+        lifecycle: Option<Lifecycle>,
+        ev: impl FnOnce(&SiteNames) -> E,
+    ) {
         let routes = &*self.routes;
         let (name, route) = match lifecycle {
-            Some(Lifecycle::Completed) => (Some(routes.names.completed.clone()), Some(&*routes.completed)),
+            Some(Lifecycle::Completed) => (
+                Some(routes.names.completed.clone()),
+                Some(&*routes.completed),
+            ),
             Some(Lifecycle::Failed) => (Some(routes.names.failed.clone()), Some(&*routes.failed)),
-            Some(Lifecycle::Cancelled) => (Some(routes.names.cancelled.clone()), Some(&*routes.cancelled)),
+            Some(Lifecycle::Cancelled) => (
+                Some(routes.names.cancelled.clone()),
+                Some(&*routes.cancelled),
+            ),
             None => (None, None),
         };
         if route.is_some_and(|r| !r.wanted()) {
@@ -347,10 +377,7 @@ impl CallState {
         }
         let opts = EmitOptions {
             name,
-            links: Some(Links {
-                causation: Some(self.started_id),
-                ..self.links
-            }),
+            links: Some(self.links.caused_by(Some(self.started_id))),
             phase: Some(phase),
             duration: self.start.map(|s| s.elapsed()),
             ..EmitOptions::default()
@@ -366,11 +393,11 @@ impl CallState {
 impl Drop for Call {
     fn drop(&mut self) {
         if let Some(state) = self.state.take() {
-            state.close(
-                Phase::Cancelled,
-                Some(Lifecycle::Cancelled),
-                |n| Cancelled { operation: n.op.clone() },
-            );
+            state.close(Phase::Cancelled, Some(Lifecycle::Cancelled), |n| {
+                Cancelled {
+                    operation: n.op.clone(),
+                }
+            });
         }
     }
 }
@@ -409,7 +436,11 @@ pub fn run_sync<R, B: FnOnce() -> R, Fin: FnOnce(Call, &R)>(call: Call, body: B,
 /// Wraps an async body: each poll runs inside the call's context; completion calls
 /// `finish`; a panic emits [`Failed`]; dropping it unfinished emits [`Cancelled`].
 #[doc(hidden)]
-pub fn run_async<F: Future, Fin: FnOnce(Call, &F::Output)>(call: Call, body: F, finish: Fin) -> InstrumentedFuture<F, Fin> {
+pub fn run_async<F: Future, Fin: FnOnce(Call, &F::Output)>(
+    call: Call,
+    body: F,
+    finish: Fin,
+) -> InstrumentedFuture<F, Fin> {
     InstrumentedFuture {
         links: call.inner_links(),
         call: Some(call),

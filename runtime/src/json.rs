@@ -71,11 +71,14 @@ impl Record {
             target: self.target().map(str::to_owned),
             priority: m.priority,
             expires_at: m.expires_at.map(format_rfc3339),
-            duration_ns: m.duration.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            duration_ns: m
+                .duration
+                .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             labels: self.labels().clone(),
             payload: self.payload_json(),
         };
-        serde_json::to_string(&wire).unwrap_or_else(|e| format!("{{\"error\":\"unserializable record: {e}\"}}"))
+        serde_json::to_string(&wire)
+            .unwrap_or_else(|e| format!("{{\"error\":\"unserializable record: {e}\"}}"))
     }
 }
 
@@ -84,12 +87,17 @@ impl Record {
 pub struct DecodedMeta(pub(crate) Meta);
 
 pub(crate) fn decode(json: &str) -> Result<Record, DecodeError> {
-    let wire: Wire = serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-    let descriptor = crate::registry::descriptor(&wire.event).ok_or_else(|| DecodeError::UnknownName(wire.event.clone()))?;
+    let wire: Wire =
+        serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let descriptor = crate::registry::descriptor(&wire.event)
+        .ok_or_else(|| DecodeError::UnknownName(wire.event.clone()))?;
     let timestamp = parse_rfc3339(&wire.timestamp)
         .ok_or_else(|| DecodeError::Malformed(format!("bad timestamp `{}`", wire.timestamp)))?;
     let expires_at = match &wire.expires_at {
-        Some(s) => Some(parse_rfc3339(s).ok_or_else(|| DecodeError::Malformed(format!("bad expires_at `{s}`")))?),
+        Some(s) => Some(
+            parse_rfc3339(s)
+                .ok_or_else(|| DecodeError::Malformed(format!("bad expires_at `{s}`")))?,
+        ),
         None => None,
     };
     let mut payload = wire.payload;
@@ -112,23 +120,22 @@ pub(crate) fn decode(json: &str) -> Result<Record, DecodeError> {
     } else {
         Name::Shared(wire.name.into())
     };
-    let meta = Meta {
-        id: wire.id,
+    let mut meta = Meta::new(
+        wire.id,
         name,
-        type_key: descriptor.name,
-        version: descriptor.version,
-        kind: wire.kind,
-        phase: wire.phase,
+        descriptor.name,
+        descriptor.version,
+        wire.kind,
+        wire.phase,
         timestamp,
-        parent_id: wire.parent_id,
-        root_id: wire.root_id,
-        correlation_id: wire.correlation_id,
-        causation_id: wire.causation_id,
-        priority: wire.priority,
-        expires_at,
-        duration: wire.duration_ns.map(Duration::from_nanos),
-        extra: None,
-    };
+    );
+    meta.parent_id = wire.parent_id;
+    meta.root_id = wire.root_id;
+    meta.correlation_id = wire.correlation_id;
+    meta.causation_id = wire.causation_id;
+    meta.priority = wire.priority;
+    meta.expires_at = expires_at;
+    meta.duration = wire.duration_ns.map(Duration::from_nanos);
     let extra = Extra {
         subject: wire.subject,
         actor: wire.actor,
@@ -143,10 +150,7 @@ pub(crate) fn decode(json: &str) -> Result<Record, DecodeError> {
         && extra.source.is_none()
         && extra.target.is_none()
         && extra.labels.is_empty();
-    let meta = Meta {
-        extra: (!is_empty).then(|| Box::new(extra)),
-        ..meta
-    };
+    meta.extra = (!is_empty).then(|| Box::new(extra));
     (descriptor.decode)(DecodedMeta(meta), payload).map_err(|reason| DecodeError::Payload {
         name: descriptor.name.to_owned(),
         reason,

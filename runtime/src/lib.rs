@@ -77,7 +77,9 @@ mod time_fmt;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use crate::bus::{Builder, DeadLetter, Delivery, Emit, Filter, Metrics, SubscriptionHandle, Tree};
+pub use crate::bus::{
+    Builder, DeadLetter, Delivery, Emit, Filter, Metrics, SubscriptionHandle, Tree,
+};
 pub use crate::context::{current, scope, spawn, with_bus, InCurrentContext, WithContext};
 pub use crate::envelope::{Envelope, Record};
 pub use crate::event::{EntityRef, Event, Kind, Phase, Priority, Query};

@@ -11,12 +11,13 @@ pub use ::std::string::String;
 pub use crate::envelope::{Envelope, ErasedEnvelope, Record};
 pub use crate::event::{Event, Kind, Phase, Query};
 pub use crate::instrument::{
-    run_async, run_sync, Args, Call, ErrorText, ErrorTextDebug, ErrorTextDisplay, ErrorTextOpaque, InstrumentedFuture, Site,
+    run_async, run_sync, Args, Call, ErrorText, ErrorTextDebug, ErrorTextDisplay, ErrorTextOpaque,
+    InstrumentedFuture, Site,
 };
 pub use crate::registry::{EventDescriptor, MigrateFn};
 pub use crate::subscription::{
-    call_record, call_typed, finish_async, mismatch, when_record, when_typed, BoxFuture, EventKey, HandlerCall,
-    HandlerDescriptor, HandlerInput, HandlerReturn, Outcome,
+    call_record, call_typed, finish_async, mismatch, when_record, when_typed, BoxFuture, EventKey,
+    HandlerCall, HandlerDescriptor, HandlerInput, HandlerReturn, Outcome,
 };
 
 /// Parses a duration literal at compile time (`"250ms"`, `"30s"`, `"5m"`, `"1h"`) into

@@ -83,9 +83,12 @@ impl std::fmt::Debug for EventDescriptor {
     }
 }
 
-fn decode_as<T: Event + DeserializeOwned>(meta: DecodedMeta, payload: serde_json::Value) -> Result<Record, String> {
+fn decode_as<T: Event + DeserializeOwned>(
+    meta: DecodedMeta,
+    payload: serde_json::Value,
+) -> Result<Record, String> {
     let payload: T = serde_json::from_value(payload).map_err(|e| e.to_string())?;
-    Ok(Record::new(Envelope { meta: meta.0, payload }))
+    Ok(Record::new(Envelope::new(meta.0, payload)))
 }
 
 inventory::collect!(EventDescriptor);
@@ -144,7 +147,10 @@ pub fn subscriptions() -> Vec<&'static HandlerDescriptor> {
 pub fn check() -> Result<(), RegistryError> {
     for (name, descriptors) in &index().by_name {
         if descriptors.len() > 1 {
-            let mut types: Vec<String> = descriptors.iter().map(|d| d.type_name().to_owned()).collect();
+            let mut types: Vec<String> = descriptors
+                .iter()
+                .map(|d| d.type_name().to_owned())
+                .collect();
             types.sort();
             return Err(RegistryError {
                 name: (*name).to_owned(),

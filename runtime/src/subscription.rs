@@ -186,7 +186,10 @@ impl Subscription {
     }
 
     pub(crate) fn new(spec: SubscriptionSpec) -> Subscription {
-        let filtered = spec.phase.is_some() || spec.kind.is_some() || spec.source.is_some() || spec.when.is_some();
+        let filtered = spec.phase.is_some()
+            || spec.kind.is_some()
+            || spec.source.is_some()
+            || spec.when.is_some();
         Subscription {
             name: spec.name,
             group: spec.group,
@@ -223,13 +226,17 @@ impl Subscription {
         let env = input.envelope;
         self.phase.is_none_or(|p| env.phase() == p)
             && self.kind.is_none_or(|k| env.kind() == k)
-            && self.source.as_deref().is_none_or(|s| env.source() == Some(s))
+            && self
+                .source
+                .as_deref()
+                .is_none_or(|s| env.source() == Some(s))
             && self.when.as_ref().is_none_or(|w| w(input))
     }
 
     /// Whether this subscription routes records of type `type_id` named `name`.
     pub(crate) fn routes(&self, type_id: TypeId, name: &str) -> bool {
-        self.event.is_none_or(|(t, _)| t == type_id) && self.pattern.as_ref().is_none_or(|g| g.matches(name))
+        self.event.is_none_or(|(t, _)| t == type_id)
+            && self.pattern.as_ref().is_none_or(|g| g.matches(name))
     }
 
     pub(crate) fn info(&self) -> SubscriptionInfo {
@@ -366,7 +373,10 @@ impl<T: Emittable, E: fmt::Display> HandlerReturn for Result<T, E> {
 /// Calls a typed sync handler. Not public API.
 #[doc(hidden)]
 #[inline]
-pub fn call_typed<T: Event, R: HandlerReturn>(input: HandlerInput<'_>, f: impl FnOnce(&Envelope<T>) -> R) -> Outcome {
+pub fn call_typed<T: Event, R: HandlerReturn>(
+    input: HandlerInput<'_>,
+    f: impl FnOnce(&Envelope<T>) -> R,
+) -> Outcome {
     match input.envelope.__downcast::<T>() {
         Some(env) => f(env).__herald_finish(input.envelope),
         None => Err(mismatch::<T>(input.envelope)),
@@ -376,7 +386,10 @@ pub fn call_typed<T: Event, R: HandlerReturn>(input: HandlerInput<'_>, f: impl F
 /// Calls a `&Record` sync handler. Not public API.
 #[doc(hidden)]
 #[inline]
-pub fn call_record<R: HandlerReturn>(input: HandlerInput<'_>, f: impl FnOnce(&Record) -> R) -> Outcome {
+pub fn call_record<R: HandlerReturn>(
+    input: HandlerInput<'_>,
+    f: impl FnOnce(&Record) -> R,
+) -> Outcome {
     match input.record {
         Some(rec) => f(rec).__herald_finish(input.envelope),
         None => Err("internal error: record handler called without a record".to_owned()),
@@ -387,7 +400,10 @@ pub fn call_record<R: HandlerReturn>(input: HandlerInput<'_>, f: impl FnOnce(&Re
 #[doc(hidden)]
 #[inline]
 pub fn when_typed<T: Event>(input: HandlerInput<'_>, f: impl FnOnce(&T) -> bool) -> bool {
-    input.envelope.__downcast::<T>().is_some_and(|env| f(env.payload()))
+    input
+        .envelope
+        .__downcast::<T>()
+        .is_some_and(|env| f(env.payload()))
 }
 
 /// Evaluates a `&Record` predicate. Not public API.

@@ -22,7 +22,13 @@ pub(crate) fn format_rfc3339(t: SystemTime) -> String {
 /// 0 to 9 fractional digits.
 pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u64> {
@@ -54,7 +60,10 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     }
     let offset_secs: i64 = match &s[i..] {
         "Z" | "z" => 0,
-        off if off.len() == 6 && (off.starts_with('+') || off.starts_with('-')) && &off[3..4] == ":" => {
+        off if off.len() == 6
+            && (off.starts_with('+') || off.starts_with('-'))
+            && &off[3..4] == ":" =>
+        {
             let oh: i64 = off[1..3].parse().ok()?;
             let om: i64 = off[4..6].parse().ok()?;
             let v = oh * 3600 + om * 60;
@@ -107,7 +116,10 @@ mod tests {
             let s = format_rfc3339(t);
             assert_eq!(parse_rfc3339(&s), Some(t), "{s}");
         }
-        assert_eq!(format_rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(
+            format_rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00.000000000Z"
+        );
         assert_eq!(
             parse_rfc3339("2000-02-29T02:00:00+02:00"),
             Some(UNIX_EPOCH + Duration::from_secs(951_782_400))

@@ -1,6 +1,5 @@
-//! The bus: bounded history and its indexes, queries, trees, the disabled bus, batches,
-//! waiting for delivery, flushing, failure isolation, dead letters, metrics, and which
-//! bus `herald::emit` sends to.
+//! The bus: the disabled bus, batches, waiting for delivery, flushing, failure isolation,
+//! dead letters, metrics, and which bus `herald::emit` sends to.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -9,7 +8,7 @@ use std::time::Duration;
 
 use herald::error::BusError;
 use herald::prelude::*;
-use herald::{Bus, Filter, Kind, Phase, Record, Uuid};
+use herald::{Bus, Filter, Record, Uuid};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
@@ -38,226 +37,36 @@ fn ids(records: &[Record]) -> Vec<Uuid> {
     records.iter().map(|r| r.id()).collect()
 }
 
-fn names(records: &[Record]) -> Vec<&str> {
-    records.iter().map(|r| r.name()).collect()
-}
-
-// ---- history -------------------------------------------------------------------------
-
-#[instrument_events(name = "bus.pair")]
-fn pair() {}
+// ---- ids -----------------------------------------------------------------------------
 
 #[test]
-fn history_is_bounded_and_eviction_leaves_no_trace() {
-    let bus = Bus::builder().registered_handlers(false).history(3).build().unwrap();
-    let emitted: Vec<Uuid> = (0..5).map(|n| bus.emit(BusTick { n })).collect();
-    assert_eq!(ids(&bus.history()), emitted[2..]);
-    for gone in &emitted[..2] {
-        assert!(bus.get(*gone).is_none());
-        assert!(bus.tree(*gone).is_none());
-        assert!(bus.query(&Filter::new().root(*gone)).is_empty());
-    }
-    assert_eq!(bus.get(emitted[4]).unwrap().downcast_ref::<BusTick>(), Some(&BusTick { n: 4 }));
-    assert_eq!(bus.tree(emitted[4]).unwrap().len(), 1);
-    assert_eq!(bus.query(&Filter::new().name("bus.tick")).len(), 3);
-    assert_eq!(bus.__history_index_sizes(), (3, 3));
-
-    // Trees lose their records one by one, and the root index follows.
-    herald::with_bus(&bus, || {
-        pair();
-        pair();
-    });
-    let h = bus.history();
-    assert_eq!(names(&h), ["bus.pair.completed", "bus.pair.started", "bus.pair.completed"]);
-    let first_root = h[0].root_id();
-    assert!(bus.get(first_root).is_none());
-    assert!(bus.tree(first_root).is_none());
-    assert_eq!(ids(&bus.query(&Filter::new().root(first_root))), [h[0].id()]);
-    assert_eq!(bus.__history_index_sizes(), (3, 2));
-
-    let last = bus.emit(BusTick { n: 9 });
-    assert!(bus.query(&Filter::new().root(first_root)).is_empty());
-    assert_eq!(bus.__history_index_sizes(), (3, 2));
-    assert_eq!(bus.tree(h[1].id()).unwrap().len(), 2);
-    assert_eq!(bus.history().last().unwrap().id(), last);
-
-    // Many more: the indexes stay at the capacity.
-    for n in 0..1_000 {
-        bus.emit(BusTick { n });
-    }
-    assert_eq!(bus.__history_index_sizes(), (3, 3));
-}
-
-#[test]
-fn history_can_be_turned_off() {
-    let bus = Bus::builder().registered_handlers(false).history(0).build().unwrap();
-    let seen = Arc::new(AtomicU32::new(0));
-    let s = seen.clone();
-    let _sub = bus.subscribe::<BusTick>(move |_| {
-        s.fetch_add(1, Ordering::SeqCst);
-    });
-    let id = bus.emit(BusTick { n: 1 });
-    assert_eq!(seen.load(Ordering::SeqCst), 1);
-    assert!(bus.history().is_empty());
-    assert!(bus.get(id).is_none());
-    assert_eq!(bus.__history_index_sizes(), (0, 0));
-}
-
-// ---- queries -------------------------------------------------------------------------
-
-#[instrument_events(name = "bus.query_op")]
-fn query_op() {
-    herald::emit(BusTask { n: 4 });
-}
-
-#[test]
-fn query_filters_every_field() {
+fn every_emission_gets_a_unique_time_ordered_v7_id() {
     let bus = private_bus();
-    bus.event(BusTask { n: 1 }).source("api").target("db").emit();
-    bus.event(BusTask { n: 2 }).source("cron").phase(Phase::Failed).emit();
-    std::thread::sleep(Duration::from_millis(2));
-    let command = bus.emit(BusCommand { n: 3 });
-    std::thread::sleep(Duration::from_millis(2));
-    herald::with_bus(&bus, query_op);
-    let h = bus.history();
-    assert_eq!(
-        names(&h),
-        [
-            "bus.task",
-            "bus.task",
-            "bus.command",
-            "bus.query_op.started",
-            "bus.task",
-            "bus.query_op.completed"
-        ]
-    );
-    let pick = |f: Filter| -> Vec<Uuid> { ids(&bus.query(&f)) };
-    let at = |i: &[usize]| -> Vec<Uuid> { i.iter().map(|&i| h[i].id()).collect() };
-
-    assert_eq!(pick(Filter::new()), at(&[0, 1, 2, 3, 4, 5]));
-    assert_eq!(pick(Filter::new().name("bus.task")), at(&[0, 1, 4]));
-    assert_eq!(pick(Filter::new().name("bus.*")), at(&[0, 1, 2, 4]));
-    assert_eq!(pick(Filter::new().name("bus.**")), at(&[0, 1, 2, 3, 4, 5]));
-    assert_eq!(pick(Filter::new().name("**.started")), at(&[3]));
-    assert_eq!(pick(Filter::new().name("bus.query_op.*")), at(&[3, 5]));
-    assert_eq!(pick(Filter::new().name("bus.nothing")), at(&[]));
-    assert_eq!(pick(Filter::new().kind(Kind::Command)), at(&[2]));
-    assert_eq!(pick(Filter::new().phase(Phase::Failed)), at(&[1]));
-    assert_eq!(pick(Filter::new().phase(Phase::Pending)), at(&[0, 2, 4]));
-    assert_eq!(pick(Filter::new().source("api")), at(&[0]));
-    assert_eq!(pick(Filter::new().target("db")), at(&[0]));
-    assert_eq!(pick(Filter::new().name("bus.task").source("cron")), at(&[1]));
-
-    let t = bus.get(command).unwrap().timestamp();
-    assert_eq!(pick(Filter::new().since(t)), at(&[2, 3, 4, 5]));
-    assert_eq!(pick(Filter::new().until(t)), at(&[0, 1, 2]));
-    assert_eq!(pick(Filter::new().since(t).until(t)), at(&[2]));
-
-    let root = h[3].id();
-    assert_eq!(pick(Filter::new().root(root)), at(&[3, 4, 5]));
-    assert_eq!(pick(Filter::new().correlation(root)), at(&[3, 4, 5]));
-    assert_eq!(pick(Filter::new().root(root).name("bus.task")), at(&[4]));
-    assert_eq!(pick(Filter::new().root(h[0].id())), at(&[0]));
-
-    // `limit(n)` keeps the newest n, oldest first.
-    assert_eq!(pick(Filter::new().name("bus.task").limit(2)), at(&[1, 4]));
-    assert_eq!(pick(Filter::new().limit(1)), at(&[5]));
-    assert_eq!(pick(Filter::new().root(root).limit(2)), at(&[4, 5]));
-    assert_eq!(pick(Filter::new().limit(0)), at(&[]));
-
-    assert!(Filter::new().name("bus.*").kind(Kind::Command).matches(&h[2]));
-    assert!(!Filter::new().name("bus.*").kind(Kind::Command).matches(&h[0]));
-}
-
-// ---- trees ---------------------------------------------------------------------------
-
-#[instrument_events(name = "bus_tree.outer")]
-fn tree_outer() -> Result<(), String> {
-    tree_inner();
-    herald::emit(BusTask { n: 7 });
-    let _ = tree_failing();
-    Ok(())
-}
-
-#[instrument_events(name = "bus_tree.inner")]
-fn tree_inner() {
-    herald::emit(BusTick { n: 1 });
-}
-
-#[instrument_events(name = "bus_tree.failing")]
-fn tree_failing() -> Result<(), String> {
-    Err("nope".to_owned())
-}
-
-/// The tree's text without the durations (`[completed in 1.2µs]` -> `[completed]`).
-fn without_durations(text: &str) -> String {
-    let mut out = String::new();
-    for line in text.lines() {
-        let mut line = line.to_owned();
-        if let Some(start) = line.find(" in ") {
-            let end = start + line[start..].find([':', ']']).unwrap();
-            line.replace_range(start..end, "");
-        }
-        out.push_str(&line);
-        out.push('\n');
-    }
-    out
-}
-
-#[test]
-fn tree_has_the_shape_of_the_calls_and_prints_it() {
-    let bus = private_bus();
-    herald::with_bus(&bus, tree_outer).unwrap();
-    let h = bus.history();
-    assert_eq!(
-        names(&h),
-        [
-            "bus_tree.outer.started",
-            "bus_tree.inner.started",
-            "bus.tick",
-            "bus_tree.inner.completed",
-            "bus.task",
-            "bus_tree.failing.started",
-            "bus_tree.failing.failed",
-            "bus_tree.outer.completed"
-        ]
-    );
-    let tree = bus.tree(h[0].id()).unwrap();
-    assert_eq!(tree.len(), 8);
-    assert_eq!(tree.depth(), 3);
-    assert_eq!(tree.record().id(), h[0].id());
-    let children: Vec<&str> = tree.children().iter().map(|c| c.record().name()).collect();
-    assert_eq!(
-        children,
-        [
-            "bus_tree.inner.started",
-            "bus_tree.inner.completed",
-            "bus.task",
-            "bus_tree.failing.started",
-            "bus_tree.failing.failed",
-            "bus_tree.outer.completed"
-        ]
-    );
-    let inner = &tree.children()[0];
-    assert_eq!(inner.children().len(), 1);
-    assert_eq!(inner.children()[0].record().name(), "bus.tick");
-    // Depth first: the order the calls happened in.
-    assert_eq!(ids(&tree.records()), ids(&h));
-
-    let text = tree.to_string();
-    assert!(text.contains("bus_tree.outer [completed in "), "{text}");
-    assert_eq!(
-        without_durations(&text),
-        "bus_tree.outer [completed]\n\
-         \x20 bus_tree.inner [completed]\n\
-         \x20   bus.tick [pending]\n\
-         \x20 bus.task [pending]\n\
-         \x20 bus_tree.failing [failed: nope]\n"
+    let mine: Vec<Uuid> = (0..1_000).map(|n| bus.emit(BusTick { n })).collect();
+    assert!(mine.iter().all(|id| id.get_version_num() == 7));
+    assert!(
+        mine.windows(2).all(|w| w[0] < w[1]),
+        "ids from one thread increase"
     );
 
-    // A subtree has its own root: the tree of the inner call is not a tree root.
-    assert!(bus.tree(h[1].id()).is_none());
-    assert!(bus.tree(Uuid::nil()).is_none());
+    let from_threads: Vec<Uuid> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..1_000)
+                        .map(|n| bus.emit(BusTick { n }))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let all: std::collections::HashSet<Uuid> = mine.iter().chain(&from_threads).copied().collect();
+    assert_eq!(all.len(), 5_000);
+    assert_eq!(bus.history().len(), 5_000);
 }
 
 // ---- the disabled bus ----------------------------------------------------------------
@@ -282,7 +91,10 @@ async fn a_disabled_bus_accepts_everything_and_keeps_nothing() {
     assert_ne!(a, b);
     assert_eq!(bus.emit_batch((0..3).map(|n| BusTick { n })).len(), 3);
     let delivery = bus.emit_and_wait(BusTick { n: 4 }).await;
-    assert_eq!((delivery.handled, delivery.failed, delivery.filtered), (0, 0, 0));
+    assert_eq!(
+        (delivery.handled, delivery.failed, delivery.filtered),
+        (0, 0, 0)
+    );
     assert_eq!(herald::with_bus(&bus, || disabled_op(5)), 6);
     bus.flush().await;
 
@@ -293,7 +105,9 @@ async fn a_disabled_bus_accepts_everything_and_keeps_nothing() {
     let m = bus.metrics();
     assert_eq!((m.emitted, m.delivered, m.failed), (0, 0, 0));
     // Nothing leaked to the global bus either.
-    assert!(herald::bus().query(&Filter::new().name("bus_disabled.op.*")).is_empty());
+    assert!(herald::bus()
+        .query(&Filter::new().name("bus_disabled.op.*"))
+        .is_empty());
 }
 
 // ---- batches -------------------------------------------------------------------------
@@ -391,21 +205,38 @@ async fn emit_and_wait_counts_sync_and_async_handlers() {
     assert_eq!(
         letters,
         [
-            ("test_bus::waiting::async_err".to_owned(), "async says no to 5".to_owned()),
-            ("test_bus::waiting::sync_err".to_owned(), "sync says no to 5".to_owned()),
+            (
+                "test_bus::waiting::async_err".to_owned(),
+                "async says no to 5".to_owned()
+            ),
+            (
+                "test_bus::waiting::sync_err".to_owned(),
+                "sync says no to 5".to_owned()
+            ),
         ]
     );
 
     // A paused handler counts as filtered.
     bus.pause("test_bus::waiting::sync_ok").unwrap();
     bus.pause("test_bus::waiting::async_ok").unwrap();
-    let delivery = bus.event(BusWait { n: 1 }).source("test").emit_and_wait().await;
-    assert_eq!((delivery.handled, delivery.failed, delivery.filtered), (0, 2, 3));
+    let delivery = bus
+        .event(BusWait { n: 1 })
+        .source("test")
+        .emit_and_wait()
+        .await;
+    assert_eq!(
+        (delivery.handled, delivery.failed, delivery.filtered),
+        (0, 2, 3)
+    );
     assert_eq!(waiting::ASYNC_DONE.load(Ordering::SeqCst), 5);
 
     // An expired event reaches no handler.
     bus.resume("test_bus::waiting::sync_ok").unwrap();
-    let delivery = bus.event(BusWait { n: 2 }).ttl(Duration::ZERO).emit_and_wait().await;
+    let delivery = bus
+        .event(BusWait { n: 2 })
+        .ttl(Duration::ZERO)
+        .emit_and_wait()
+        .await;
     assert_eq!((delivery.handled, delivery.failed), (0, 0));
     assert_eq!(delivery.expired, 5);
     assert_eq!(bus.metrics().expired, 1);
@@ -476,7 +307,9 @@ fn async_handlers_run_without_a_caller_runtime() {
     let bus = Bus::builder().group("bus_outside").build().unwrap();
     bus.emit(BusOutside { n: 4 });
     bus.emit(BusOutside { n: 5 });
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(bus.flush());
     assert_eq!(outside::DONE.load(Ordering::SeqCst), 9);
     assert_eq!(bus.metrics().delivered, 2);
@@ -544,7 +377,14 @@ async fn failing_handlers_are_isolated_and_dead_lettered() {
     let mut letters: Vec<(String, String, u32, Uuid)> = bus
         .dead_letters()
         .iter()
-        .map(|l| (l.handler().to_owned(), l.error().to_owned(), l.attempts(), l.record().id()))
+        .map(|l| {
+            (
+                l.handler().to_owned(),
+                l.error().to_owned(),
+                l.attempts(),
+                l.record().id(),
+            )
+        })
         .collect();
     letters.sort();
     let expected = |n: u32, record: Uuid| {
@@ -584,7 +424,10 @@ async fn failing_handlers_are_isolated_and_dead_lettered() {
         assert_eq!(letter.record().name(), "bus.fragile");
     }
     let m = bus.metrics();
-    assert_eq!((m.emitted, m.delivered, m.failed, m.dead_lettered), (2, 4, 8, 8));
+    assert_eq!(
+        (m.emitted, m.delivered, m.failed, m.dead_lettered),
+        (2, 4, 8, 8)
+    );
     assert_eq!(m.handlers["test_bus::fragile::sync_panics"].failed, 2);
     assert_eq!(m.handlers["test_bus::fragile::sync_survivor"].delivered, 2);
 }
@@ -650,7 +493,10 @@ async fn dead_letters_can_be_retried_and_cleared() {
     let delivery = bus.retry_dead_letter(again.id()).await.unwrap();
     assert_eq!((delivery.handled, delivery.failed), (1, 0));
     assert_eq!(delivery.id, one);
-    let delivery = bus.retry_dead_letter(find("bus.retry.flaky_async", one).id()).await.unwrap();
+    let delivery = bus
+        .retry_dead_letter(find("bus.retry.flaky_async", one).id())
+        .await
+        .unwrap();
     assert_eq!((delivery.handled, delivery.failed), (1, 0));
     assert_eq!(*retry::HANDLED.lock().unwrap(), ["sync 1", "async 1"]);
     assert_eq!(bus.dead_letters().len(), 2);
@@ -696,11 +542,27 @@ fn metrics_count_what_was_delivered() {
     assert_eq!(m.dead_lettered, 3);
     assert_eq!(m.expired, 1);
     assert_eq!(m.dropped, 0);
-    let per_name: BTreeMap<&str, u64> = m.names.iter().map(|(k, v)| (k.as_str(), v.emitted)).collect();
+    let per_name: BTreeMap<&str, u64> = m
+        .names
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.emitted))
+        .collect();
     assert_eq!(per_name.get("bus.tick"), Some(&4));
     assert_eq!(per_name.get("bus.command"), Some(&1));
-    assert_eq!((m.handlers[ok.name()].delivered, m.handlers[ok.name()].failed), (3, 0));
-    assert_eq!((m.handlers[failing.name()].delivered, m.handlers[failing.name()].failed), (0, 3));
+    assert_eq!(
+        (
+            m.handlers[ok.name()].delivered,
+            m.handlers[ok.name()].failed
+        ),
+        (3, 0)
+    );
+    assert_eq!(
+        (
+            m.handlers[failing.name()].delivered,
+            m.handlers[failing.name()].failed
+        ),
+        (0, 3)
+    );
     assert_eq!(bus.dead_letters().len(), 3);
     assert!(m.to_json().contains("\"dead_lettered\":3"));
 
@@ -711,8 +573,14 @@ fn metrics_count_what_was_delivered() {
 
 #[test]
 fn evicted_dead_letters_are_counted_as_dropped() {
-    let bus = Bus::builder().registered_handlers(false).dead_letters(1).build().unwrap();
-    let _failing = bus.on::<BusTick>().handle(|_| -> Result<(), String> { Err("no".to_owned()) });
+    let bus = Bus::builder()
+        .registered_handlers(false)
+        .dead_letters(1)
+        .build()
+        .unwrap();
+    let _failing = bus
+        .on::<BusTick>()
+        .handle(|_| -> Result<(), String> { Err("no".to_owned()) });
     bus.emit(BusTick { n: 1 });
     let newest = bus.emit(BusTick { n: 2 });
     let letters = bus.dead_letters();

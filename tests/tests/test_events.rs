@@ -8,7 +8,12 @@ use herald::{Kind, Phase};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
-#[event(name = "events.order.placed", version = 2, kind = "notification", ttl = "30s")]
+#[event(
+    name = "events.order.placed",
+    version = 2,
+    kind = "notification",
+    ttl = "30s"
+)]
 pub struct OrderPlaced {
     pub order_id: u64,
     pub total_cents: u64,
@@ -29,7 +34,12 @@ pub struct HTTPRequestReceived {
 pub struct CancelOrder(pub u64);
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
-#[event(name = "events.heartbeat", kind = "notification", ttl = "5m", phase = "progress")]
+#[event(
+    name = "events.heartbeat",
+    kind = "notification",
+    ttl = "5m",
+    phase = "progress"
+)]
 pub struct Heartbeat;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
@@ -105,25 +115,39 @@ fn queries_name_their_response() {
 fn generic_events_work_but_are_not_registered() {
     assert_eq!(<Tagged<u32> as Event>::NAME, "events.tagged");
     assert_eq!(<Tagged<String> as Event>::VERSION, 1);
-    assert!(herald::registry::events().iter().all(|d| d.name() != "events.tagged"));
+    assert!(herald::registry::events()
+        .iter()
+        .all(|d| d.name() != "events.tagged"));
 
-    let bus = herald::Bus::builder().registered_handlers(false).build().unwrap();
+    let bus = herald::Bus::builder()
+        .registered_handlers(false)
+        .build()
+        .unwrap();
     let id = bus.emit(Tagged { value: 7_u32 });
     let record = bus.get(id).unwrap();
     assert_eq!(record.name(), "events.tagged");
-    assert_eq!(record.downcast_ref::<Tagged<u32>>(), Some(&Tagged { value: 7 }));
+    assert_eq!(
+        record.downcast_ref::<Tagged<u32>>(),
+        Some(&Tagged { value: 7 })
+    );
     assert_eq!(record.downcast_ref::<Tagged<u64>>(), None);
 }
 
 #[test]
 fn type_defaults_reach_the_envelope() {
-    let bus = herald::Bus::builder().registered_handlers(false).build().unwrap();
+    let bus = herald::Bus::builder()
+        .registered_handlers(false)
+        .build()
+        .unwrap();
     let id = bus.emit(Heartbeat);
     let record = bus.get(id).unwrap();
     assert_eq!(record.phase(), Phase::Progress);
     assert_eq!(record.kind(), Kind::Notification);
     let expires = record.expires_at().unwrap();
-    assert_eq!(expires.duration_since(record.timestamp()).unwrap(), Duration::from_secs(300));
+    assert_eq!(
+        expires.duration_since(record.timestamp()).unwrap(),
+        Duration::from_secs(300)
+    );
 
     let id = bus.emit(CancelOrder(9));
     let record = bus.get(id).unwrap();
@@ -136,7 +160,10 @@ fn type_defaults_reach_the_envelope() {
     let record = bus.get(id).unwrap();
     assert_eq!(record.version(), 4);
     assert_eq!(record.kind(), Kind::Error);
-    assert_eq!(record.payload_json(), serde_json::json!({"InsufficientFunds": {"missing_cents": 120}}));
+    assert_eq!(
+        record.payload_json(),
+        serde_json::json!({"InsufficientFunds": {"missing_cents": 120}})
+    );
 }
 
 #[test]
@@ -162,7 +189,10 @@ fn registry_lists_every_non_generic_event_with_its_descriptor() {
     assert_eq!(cancel.kind(), Kind::Command);
     assert_eq!(cancel.type_name(), std::any::type_name::<CancelOrder>());
 
-    assert_eq!(find("events.heartbeat").type_name(), std::any::type_name::<Heartbeat>());
+    assert_eq!(
+        find("events.heartbeat").type_name(),
+        std::any::type_name::<Heartbeat>()
+    );
     assert_eq!(find("events.get_stock_price").kind(), Kind::Query);
     assert_eq!(find("events.stock_price").kind(), Kind::Response);
     assert_eq!(find("events.payment_declined").version(), 4);
@@ -170,14 +200,22 @@ fn registry_lists_every_non_generic_event_with_its_descriptor() {
     assert_eq!(find("http_request_received").kind(), Kind::Notification);
 
     // The lifecycle events are registered by herald itself.
-    for name in ["herald.started", "herald.completed", "herald.failed", "herald.cancelled"] {
+    for name in [
+        "herald.started",
+        "herald.completed",
+        "herald.failed",
+        "herald.cancelled",
+    ] {
         find(name);
     }
 }
 
 #[test]
 fn registry_events_are_decodable_by_name() {
-    let bus = herald::Bus::builder().registered_handlers(false).build().unwrap();
+    let bus = herald::Bus::builder()
+        .registered_handlers(false)
+        .build()
+        .unwrap();
     let id = bus.emit(OrderPlaced {
         order_id: 1,
         total_cents: 250,

@@ -41,7 +41,10 @@ fn migrate_customer(from: u32, mut payload: Value) -> Result<Value, String> {
         obj.insert("full_name".to_owned(), name);
     }
     if from == 1 || from == 2 {
-        let dollars = obj.remove("dollars").and_then(|d| d.as_u64()).ok_or("payload without `dollars`")?;
+        let dollars = obj
+            .remove("dollars")
+            .and_then(|d| d.as_u64())
+            .ok_or("payload without `dollars`")?;
         obj.insert("cents".to_owned(), json!(dollars * 100));
         return Ok(payload);
     }
@@ -118,7 +121,14 @@ fn every_field_round_trips() {
     let id = herald::with_bus(&bus, || checkout(&bus));
     let history = bus.history();
     let names: Vec<&str> = history.iter().map(|r| r.name()).collect();
-    assert_eq!(names, ["json.checkout.started", "json.order", "json.checkout.completed"]);
+    assert_eq!(
+        names,
+        [
+            "json.checkout.started",
+            "json.order",
+            "json.checkout.completed"
+        ]
+    );
     let started = &history[0];
     let record = bus.get(id).unwrap();
 
@@ -131,21 +141,31 @@ fn every_field_round_trips() {
     assert_eq!(record.subject().unwrap().id(), ORDER_SUBJECT);
     assert_eq!(record.actor().unwrap().type_name(), "Clerk");
     assert_eq!(record.actor().unwrap().id(), CLERK);
-    assert_eq!(record.context(), &BTreeMap::from([("warehouse".to_owned(), WAREHOUSE)]));
+    assert_eq!(
+        record.context(),
+        &BTreeMap::from([("warehouse".to_owned(), WAREHOUSE)])
+    );
     assert_eq!(record.source(), Some("checkout"));
     assert_eq!(record.target(), Some("billing"));
     assert_eq!(record.priority(), Priority::from(7));
     assert_eq!(record.kind(), Kind::Command);
     assert_eq!(record.phase(), Phase::Progress);
     assert_eq!(
-        record.expires_at().unwrap().duration_since(record.timestamp()).unwrap(),
+        record
+            .expires_at()
+            .unwrap()
+            .duration_since(record.timestamp())
+            .unwrap(),
         Duration::from_secs(60)
     );
     assert_eq!(record.label("region"), Some("eu"));
     assert_eq!(record.labels().len(), 2);
 
     let decoded = roundtrip(&record);
-    assert_eq!(decoded.downcast_ref::<JsonOrder>(), record.downcast_ref::<JsonOrder>());
+    assert_eq!(
+        decoded.downcast_ref::<JsonOrder>(),
+        record.downcast_ref::<JsonOrder>()
+    );
     assert_eq!(decoded.downcast_ref::<JsonOrder>().unwrap().order_id, 42);
     assert!(decoded.is::<JsonOrder>());
 
@@ -170,9 +190,15 @@ fn json_has_the_documented_fields() {
     assert_eq!(value["priority"], 7);
     assert_eq!(value["source"], "checkout");
     assert_eq!(value["target"], "billing");
-    assert_eq!(value["subject"], json!({"type": "Customer", "id": ORDER_SUBJECT.to_string()}));
+    assert_eq!(
+        value["subject"],
+        json!({"type": "Customer", "id": ORDER_SUBJECT.to_string()})
+    );
     assert_eq!(value["labels"], json!({"channel": "web", "region": "eu"}));
-    assert_eq!(value["payload"], json!({"order_id": 42, "note": "gift \"wrap\" \u{e9}", "tags": ["a", "b"]}));
+    assert_eq!(
+        value["payload"],
+        json!({"order_id": 42, "note": "gift \"wrap\" \u{e9}", "tags": ["a", "b"]})
+    );
 }
 
 #[test]
@@ -185,7 +211,10 @@ fn a_root_record_without_metadata_round_trips() {
     assert_eq!(record.subject(), None);
     assert_eq!(record.expires_at(), None);
     let decoded = roundtrip(&record);
-    assert_eq!(decoded.downcast_ref::<JsonInvoice>(), Some(&JsonInvoice { amount_cents: 990 }));
+    assert_eq!(
+        decoded.downcast_ref::<JsonInvoice>(),
+        Some(&JsonInvoice { amount_cents: 990 })
+    );
     assert_eq!(decoded.version(), 2);
 }
 
@@ -306,15 +335,24 @@ fn malformed_input_is_a_malformed_error() {
 
     let mut wrong_type = json_of(order());
     wrong_type["priority"] = json!("high");
-    assert!(matches!(decode_value(&wrong_type), Err(DecodeError::Malformed(_))));
+    assert!(matches!(
+        decode_value(&wrong_type),
+        Err(DecodeError::Malformed(_))
+    ));
 
     let mut bad_time = json_of(order());
     bad_time["timestamp"] = json!("yesterday");
-    assert!(matches!(decode_value(&bad_time), Err(DecodeError::Malformed(_))));
+    assert!(matches!(
+        decode_value(&bad_time),
+        Err(DecodeError::Malformed(_))
+    ));
 
     let mut bad_phase = json_of(order());
     bad_phase["phase"] = json!("sleeping");
-    assert!(matches!(decode_value(&bad_phase), Err(DecodeError::Malformed(_))));
+    assert!(matches!(
+        decode_value(&bad_phase),
+        Err(DecodeError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -323,7 +361,13 @@ fn every_truncation_of_a_record_is_malformed() {
     assert!(herald::registry::decode(&text).is_ok());
     for end in 0..text.len() {
         let cut = &text[..end];
-        assert!(matches!(herald::registry::decode(cut), Err(DecodeError::Malformed(_))), "{cut}");
+        assert!(
+            matches!(
+                herald::registry::decode(cut),
+                Err(DecodeError::Malformed(_))
+            ),
+            "{cut}"
+        );
     }
 }
 
@@ -407,7 +451,10 @@ fn failed_or_impossible_migrations_are_unsupported() {
             current,
             migratable,
         }) => {
-            assert_eq!((name.as_str(), found, current, migratable), ("json.customer", 1, 3, true));
+            assert_eq!(
+                (name.as_str(), found, current, migratable),
+                ("json.customer", 1, 3, true)
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -416,7 +463,10 @@ fn failed_or_impossible_migrations_are_unsupported() {
     newer["version"] = json!(4);
     match decode_value(&newer) {
         Err(DecodeError::UnsupportedVersion {
-            found, current, migratable, ..
+            found,
+            current,
+            migratable,
+            ..
         }) => assert_eq!((found, current, migratable), (4, 3, false)),
         other => panic!("{other:?}"),
     }
@@ -452,5 +502,8 @@ fn decode_errors_display_what_went_wrong() {
     let mut value = json_of(JsonInvoice { amount_cents: 1 });
     value["version"] = json!(1);
     let text = decode_value(&value).unwrap_err().to_string();
-    assert!(text.contains("json.invoice") && text.contains('1') && text.contains('2'), "{text}");
+    assert!(
+        text.contains("json.invoice") && text.contains('1') && text.contains('2'),
+        "{text}"
+    );
 }

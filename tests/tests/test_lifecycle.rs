@@ -37,7 +37,11 @@ fn closes(closing: &Record, started: &Record, phase: Phase) {
     assert_eq!(closing.root_id(), started.root_id());
     assert_eq!(closing.correlation_id(), started.correlation_id());
     assert_eq!(closing.causation_id(), Some(started.id()));
-    assert!(closing.duration().is_some(), "{} has a duration", closing.name());
+    assert!(
+        closing.duration().is_some(),
+        "{} has a duration",
+        closing.name()
+    );
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -75,7 +79,10 @@ fn dropping_a_pending_future_emits_exactly_one_cancelled() {
     });
     drop(tx);
     let h = bus.history();
-    assert_eq!(names(&h), ["lc.waiting.started", "lc.note", "lc.waiting.cancelled"]);
+    assert_eq!(
+        names(&h),
+        ["lc.waiting.started", "lc.note", "lc.waiting.cancelled"]
+    );
     closes(&h[2], &h[0], Phase::Cancelled);
     assert_eq!(
         h[2].downcast_ref::<herald::Cancelled>(),
@@ -97,7 +104,12 @@ async fn a_future_that_finishes_is_never_cancelled() {
     let h = bus.history();
     assert_eq!(
         names(&h),
-        ["lc.waiting.started", "lc.note", "lc.note", "lc.waiting.completed"]
+        [
+            "lc.waiting.started",
+            "lc.note",
+            "lc.note",
+            "lc.waiting.completed"
+        ]
     );
     closes(&h[3], &h[0], Phase::Completed);
 }
@@ -160,7 +172,10 @@ async fn an_aborted_task_is_cancelled_once() {
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
     let h = bus.history();
-    assert_eq!(names(&h), ["lc.waiting.started", "lc.note", "lc.waiting.cancelled"]);
+    assert_eq!(
+        names(&h),
+        ["lc.waiting.started", "lc.note", "lc.waiting.cancelled"]
+    );
     closes(&h[2], &h[0], Phase::Cancelled);
 }
 
@@ -254,7 +269,10 @@ async fn an_async_panic_emits_failed_and_restores_the_context() {
     assert_eq!(herald::current(), None);
 
     let h = bus.history();
-    assert_eq!(names(&h), ["lc.explode_async.started", "lc.explode_async.failed"]);
+    assert_eq!(
+        names(&h),
+        ["lc.explode_async.started", "lc.explode_async.failed"]
+    );
     closes(&h[1], &h[0], Phase::Failed);
     assert_eq!(failed_error(&h[1]), "panicked: async kaboom 5");
 }
@@ -319,7 +337,10 @@ fn durations_are_on_closing_events_only() {
         ]
     );
     for r in &h {
-        let closing = matches!(r.phase(), Phase::Completed | Phase::Failed | Phase::Cancelled);
+        let closing = matches!(
+            r.phase(),
+            Phase::Completed | Phase::Failed | Phase::Cancelled
+        );
         assert_eq!(r.duration().is_some(), closing, "{}", r.name());
     }
     // The sleeping body is inside the measured span.

@@ -21,10 +21,25 @@ fn names(records: &[Record]) -> Vec<&str> {
 /// Asserts the four tree links of `r`.
 #[track_caller]
 fn links(r: &Record, parent: Option<&Record>, root: &Record, causation: Option<&Record>) {
-    assert_eq!(r.parent_id(), parent.map(|r| r.id()), "parent of {}", r.name());
+    assert_eq!(
+        r.parent_id(),
+        parent.map(|r| r.id()),
+        "parent of {}",
+        r.name()
+    );
     assert_eq!(r.root_id(), root.id(), "root of {}", r.name());
-    assert_eq!(r.correlation_id(), root.correlation_id(), "correlation of {}", r.name());
-    assert_eq!(r.causation_id(), causation.map(|r| r.id()), "causation of {}", r.name());
+    assert_eq!(
+        r.correlation_id(),
+        root.correlation_id(),
+        "correlation of {}",
+        r.name()
+    );
+    assert_eq!(
+        r.causation_id(),
+        causation.map(|r| r.id()),
+        "causation of {}",
+        r.name()
+    );
 }
 
 fn started_args(r: &Record) -> Vec<(String, String)> {
@@ -37,7 +52,10 @@ fn started_args(r: &Record) -> Vec<(String, String)> {
 }
 
 fn args(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
@@ -97,7 +115,13 @@ fn check_chain(history: &[Record], prefix: &str) {
         "top.completed",
     ]
     .iter()
-    .map(|s| if s.is_empty() { "nest.note".to_owned() } else { format!("{prefix}{s}") })
+    .map(|s| {
+        if s.is_empty() {
+            "nest.note".to_owned()
+        } else {
+            format!("{prefix}{s}")
+        }
+    })
     .collect();
     assert_eq!(names(history), expected);
     let [top_s, mid_s, leaf_s, note, leaf_c, mid_c, top_c] = history else {
@@ -119,7 +143,10 @@ fn check_chain(history: &[Record], prefix: &str) {
         assert_eq!(r.phase(), Phase::Completed);
         assert!(r.duration().is_some());
     }
-    assert_eq!(note.downcast_ref::<NestNote>(), Some(&NestNote { level: 3 }));
+    assert_eq!(
+        note.downcast_ref::<NestNote>(),
+        Some(&NestNote { level: 3 })
+    );
 }
 
 #[test]
@@ -247,7 +274,10 @@ fn check_propagated(history: &[Record], suffix: &str) {
     links(fulfil_f, None, fulfil_s, Some(fulfil_s));
     for f in [reserve_f, pick_f, fulfil_f] {
         assert_eq!(f.phase(), Phase::Failed);
-        assert_eq!(f.downcast_ref::<herald::Failed>().unwrap().error, "sku 9 out of stock");
+        assert_eq!(
+            f.downcast_ref::<herald::Failed>().unwrap().error,
+            "sku 9 out of stock"
+        );
         assert!(f.duration().is_some());
     }
     assert!(history.iter().all(|r| r.phase() != Phase::Completed));
@@ -256,14 +286,20 @@ fn check_propagated(history: &[Record], suffix: &str) {
 #[test]
 fn a_propagated_error_fails_each_level_once_and_reaches_the_caller() {
     let bus = private_bus();
-    assert_eq!(herald::with_bus(&bus, || fulfil(9)), Err(StockError { sku: 9 }));
+    assert_eq!(
+        herald::with_bus(&bus, || fulfil(9)),
+        Err(StockError { sku: 9 })
+    );
     check_propagated(&bus.history(), "");
 }
 
 #[tokio::test]
 async fn a_propagated_async_error_fails_each_level_once_and_reaches_the_caller() {
     let bus = private_bus();
-    assert_eq!(herald::scope(&bus, fulfil_async(9)).await, Err(StockError { sku: 9 }));
+    assert_eq!(
+        herald::scope(&bus, fulfil_async(9)).await,
+        Err(StockError { sku: 9 })
+    );
     check_propagated(&bus.history(), "_async");
 }
 
@@ -294,13 +330,20 @@ fn two_concurrent_roots_never_share_a_root() {
     });
     let history = bus.history();
     assert_eq!(history.len(), 10);
-    let roots: Vec<&Record> = history.iter().filter(|r| r.name() == "concurrent_root.started").collect();
+    let roots: Vec<&Record> = history
+        .iter()
+        .filter(|r| r.name() == "concurrent_root.started")
+        .collect();
     assert_eq!(roots.len(), 2);
     assert_ne!(roots[0].root_id(), roots[1].root_id());
     assert_ne!(roots[0].correlation_id(), roots[1].correlation_id());
     for root in roots {
         let worker = started_args(root)[0].1.clone();
-        let tree: Vec<Record> = history.iter().filter(|r| r.root_id() == root.id()).cloned().collect();
+        let tree: Vec<Record> = history
+            .iter()
+            .filter(|r| r.root_id() == root.id())
+            .cloned()
+            .collect();
         assert_eq!(
             names(&tree),
             [
@@ -312,7 +355,14 @@ fn two_concurrent_roots_never_share_a_root() {
             ]
         );
         assert_eq!(started_args(&tree[1]), args(&[("worker", &worker)]));
-        assert_eq!(tree[2].downcast_ref::<NestNote>().unwrap().level.to_string(), worker);
+        assert_eq!(
+            tree[2]
+                .downcast_ref::<NestNote>()
+                .unwrap()
+                .level
+                .to_string(),
+            worker
+        );
         links(&tree[1], Some(root), root, Some(root));
         links(&tree[2], Some(&tree[1]), root, Some(&tree[1]));
     }
@@ -355,18 +405,26 @@ async fn fan_out_under_join_nests_every_leaf_under_the_fanning_call() {
     for leaf_s in leaf_starts.values() {
         links(leaf_s, Some(fan_s), fan_s, Some(fan_s));
     }
-    let notes: Vec<&Record> = history.iter().filter(|r| r.name() == "nest.fan_note").collect();
+    let notes: Vec<&Record> = history
+        .iter()
+        .filter(|r| r.name() == "nest.fan_note")
+        .collect();
     assert_eq!(notes.len(), 3);
     for note in notes {
         let leaf = note.downcast_ref::<FanNote>().unwrap().leaf.to_string();
         let leaf_s = leaf_starts[&leaf];
         links(note, Some(leaf_s), fan_s, Some(leaf_s));
     }
-    let completions: Vec<&Record> = history.iter().filter(|r| r.name() == "fan_leaf.completed").collect();
+    let completions: Vec<&Record> = history
+        .iter()
+        .filter(|r| r.name() == "fan_leaf.completed")
+        .collect();
     assert_eq!(completions.len(), 3);
     for c in completions {
         assert_eq!(c.parent_id(), Some(fan_s.id()));
-        assert!(leaf_starts.values().any(|s| Some(s.id()) == c.causation_id()));
+        assert!(leaf_starts
+            .values()
+            .any(|s| Some(s.id()) == c.causation_id()));
     }
     assert_eq!(history[10].name(), "fan_out.completed");
     links(&history[10], None, fan_s, Some(fan_s));
@@ -404,7 +462,9 @@ async fn interleaved_step(task: u32) {
 fn a_thousand_interleaved_tasks_on_one_thread_never_mix_their_trees() {
     const TASKS: u32 = 1_000;
     let bus = private_bus();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
         for task in 0..TASKS {
@@ -436,15 +496,26 @@ fn a_thousand_interleaved_tasks_on_one_thread_never_mix_their_trees() {
         started_args(started)[0].1.parse().unwrap()
     };
 
-    let roots: Vec<&Record> = history.iter().filter(|r| r.name() == "interleaved_task.started").collect();
+    let roots: Vec<&Record> = history
+        .iter()
+        .filter(|r| r.name() == "interleaved_task.started")
+        .collect();
     assert_eq!(roots.len(), TASKS as usize);
-    assert_eq!(roots.iter().map(|r| r.id()).collect::<HashSet<_>>().len(), TASKS as usize);
+    assert_eq!(
+        roots.iter().map(|r| r.id()).collect::<HashSet<_>>().len(),
+        TASKS as usize
+    );
 
     let mut per_root: HashMap<Uuid, Vec<&Record>> = HashMap::new();
     for r in &history {
         per_root.entry(r.root_id()).or_default().push(r);
         let root = by_id[&r.root_id()];
-        assert_eq!(task_of(r), task_of(root), "{} strayed into another tree", r.name());
+        assert_eq!(
+            task_of(r),
+            task_of(root),
+            "{} strayed into another tree",
+            r.name()
+        );
         if let Some(parent) = r.parent_id() {
             assert_eq!(task_of(by_id[&parent]), task_of(r));
         }
@@ -575,7 +646,10 @@ async fn spawned_tasks_carry_the_context_only_when_asked() {
     assert_eq!(spawned.plain, None);
 
     let notes = bus.query(&herald::Filter::new().name("nest.spawn_note"));
-    let vias: Vec<String> = notes.iter().map(|r| r.downcast_ref::<SpawnNote>().unwrap().via.clone()).collect();
+    let vias: Vec<String> = notes
+        .iter()
+        .map(|r| r.downcast_ref::<SpawnNote>().unwrap().via.clone())
+        .collect();
     assert_eq!(vias, ["herald::spawn", "in_current_context"]);
     for note in &notes {
         links(note, Some(&started), &started, Some(&started));
@@ -675,331 +749,4 @@ fn the_root_option_starts_a_new_tree() {
     assert_eq!(h[3].root_id(), caller.id());
     assert_eq!(bus.tree(caller.id()).unwrap().len(), 2);
     assert_eq!(bus.tree(job.id()).unwrap().len(), 2);
-}
-
-// ---- operation names -------------------------------------------------------------------
-
-#[derive(Debug, Default)]
-pub struct EntityStore {
-    items: Vec<u32>,
-}
-
-impl EntityStore {
-    #[instrument_events]
-    fn register(&mut self, item: u32) -> usize {
-        self.items.push(item);
-        self.items.len()
-    }
-
-    #[instrument_events]
-    fn count(&self) -> usize {
-        self.items.len()
-    }
-
-    #[instrument_events]
-    async fn load(&self) -> usize {
-        tokio::task::yield_now().await;
-        self.items.len()
-    }
-
-    #[instrument_events(name = "entity.promotion")]
-    fn promote(&self) -> bool {
-        !self.items.is_empty()
-    }
-
-    #[instrument_events]
-    fn into_items(self) -> Vec<u32> {
-        self.items
-    }
-}
-
-pub trait Greeter {
-    fn greet(&self) -> String;
-}
-
-impl Greeter for EntityStore {
-    #[instrument_events]
-    fn greet(&self) -> String {
-        format!("{} items", self.items.len())
-    }
-}
-
-pub struct Cache<T> {
-    entries: Vec<T>,
-}
-
-impl<T: Clone + Send + Sync + 'static> Cache<T> {
-    #[instrument_events]
-    fn first(&self) -> Option<T> {
-        self.entries.first().cloned()
-    }
-}
-
-#[instrument_events(name = "billing.charge")]
-fn renamed_free_fn() -> u8 {
-    1
-}
-
-#[instrument_events]
-fn generic_len<T: fmt::Debug>(items: &[T]) -> usize {
-    items.len()
-}
-
-#[instrument_events]
-fn evens(limit: u32) -> impl Iterator<Item = u32> {
-    (0..limit).filter(|n| n % 2 == 0)
-}
-
-#[tokio::test]
-async fn operation_names_follow_the_receiver_type_or_the_fn_name() {
-    let bus = private_bus();
-    let items = herald::scope(&bus, async {
-        let mut store = EntityStore::default();
-        assert_eq!(store.register(4), 1);
-        assert_eq!(store.count(), 1);
-        assert_eq!(store.load().await, 1);
-        assert!(store.promote());
-        assert_eq!(store.greet(), "1 items");
-        let cache = Cache { entries: vec!['x'] };
-        assert_eq!(cache.first(), Some('x'));
-        assert_eq!(renamed_free_fn(), 1);
-        assert_eq!(generic_len(&[1, 2, 3]), 3);
-        assert_eq!(evens(5).collect::<Vec<_>>(), [0, 2, 4]);
-        store.into_items()
-    })
-    .await;
-    assert_eq!(items, [4]);
-    let started: Vec<String> = bus
-        .query(&herald::Filter::new().phase(Phase::Started))
-        .iter()
-        .map(|r| r.name().to_owned())
-        .collect();
-    assert_eq!(
-        started,
-        [
-            "entity_store.register.started",
-            "entity_store.count.started",
-            "entity_store.load.started",
-            "entity.promotion.started",
-            "entity_store.greet.started",
-            "cache.first.started",
-            "billing.charge.started",
-            "generic_len.started",
-            "evens.started",
-            "entity_store.into_items.started",
-        ]
-    );
-    let operations: Vec<String> = bus
-        .query(&herald::Filter::new().phase(Phase::Completed))
-        .iter()
-        .map(|r| r.downcast_ref::<herald::Completed>().unwrap().operation.to_string())
-        .collect();
-    assert_eq!(
-        operations,
-        [
-            "entity_store.register",
-            "entity_store.count",
-            "entity_store.load",
-            "entity.promotion",
-            "entity_store.greet",
-            "cache.first",
-            "billing.charge",
-            "generic_len",
-            "evens",
-            "entity_store.into_items",
-        ]
-    );
-}
-
-// ---- args and ret --------------------------------------------------------------------
-
-#[instrument_events(args)]
-fn all_args(count: u32, label: &str) -> u32 {
-    count + label.len() as u32
-}
-
-#[instrument_events(args(count))]
-fn some_args(count: u32, label: &str) -> u32 {
-    count + label.len() as u32
-}
-
-#[instrument_events(skip(password))]
-fn skipped_arg(user: &str, password: &str) -> bool {
-    user.len() < password.len()
-}
-
-#[instrument_events(args, ret)]
-fn args_and_ret(a: u32, b: u32) -> u32 {
-    a * b
-}
-
-#[instrument_events(ret)]
-fn ret_only(tag: &str) -> Vec<String> {
-    vec![tag.to_owned()]
-}
-
-#[instrument_events]
-fn nothing_recorded(secret: u32) -> u32 {
-    secret
-}
-
-#[test]
-fn args_and_ret_are_recorded_in_the_lifecycle_payloads() {
-    let bus = private_bus();
-    herald::with_bus(&bus, || {
-        assert_eq!(all_args(2, "abc"), 5);
-        assert_eq!(some_args(2, "abc"), 5);
-        assert!(skipped_arg("ada", "lovelace"));
-        assert_eq!(args_and_ret(6, 7), 42);
-        assert_eq!(ret_only("x"), ["x"]);
-        assert_eq!(nothing_recorded(99), 99);
-    });
-    let h = bus.history();
-    assert_eq!(h.len(), 12);
-    let started = |i: usize| started_args(&h[i]);
-    let result = |i: usize| h[i].downcast_ref::<herald::Completed>().unwrap().result.clone();
-
-    assert_eq!(started(0), args(&[("count", "2"), ("label", "\"abc\"")]));
-    assert_eq!(result(1), None);
-    assert_eq!(started(2), args(&[("count", "2")]));
-    assert_eq!(started(4), args(&[("user", "\"ada\"")]));
-    assert_eq!(started(6), args(&[("a", "6"), ("b", "7")]));
-    assert_eq!(result(7), Some("42".to_owned()));
-    assert_eq!(started(8), args(&[]));
-    assert_eq!(result(9), Some("[\"x\"]".to_owned()));
-    assert_eq!(started(10), args(&[]));
-    assert_eq!(result(11), None);
-    assert_eq!(
-        h[10].downcast_ref::<herald::Started>().unwrap().operation,
-        "nothing_recorded"
-    );
-}
-
-// ---- custom lifecycle events ---------------------------------------------------------
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
-#[event(name = "nest.charge_began")]
-pub struct ChargeBegan {
-    pub cents: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
-#[event(name = "nest.charge_done")]
-pub struct ChargeDone {
-    pub receipt: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
-#[event(name = "nest.charge_refused")]
-pub struct ChargeRefused {
-    pub reason: String,
-}
-
-#[instrument_events(
-    started = ChargeBegan { cents },
-    completed = |receipt: &u64| ChargeDone { receipt: *receipt },
-    failed = |e: &String| ChargeRefused { reason: e.to_string() }
-)]
-fn charge_card(cents: u64) -> Result<u64, String> {
-    if cents > 1_000 {
-        Err(format!("{cents} is over the limit"))
-    } else {
-        Ok(cents + 1)
-    }
-}
-
-#[instrument_events(completed = |n: &u32| ChargeDone { receipt: u64::from(*n) })]
-async fn count_async(n: u32) -> u32 {
-    tokio::task::yield_now().await;
-    n
-}
-
-#[test]
-fn custom_lifecycle_events_replace_the_defaults() {
-    let bus = private_bus();
-    assert_eq!(herald::with_bus(&bus, || charge_card(10)), Ok(11));
-    assert_eq!(
-        herald::with_bus(&bus, || charge_card(5_000)),
-        Err("5000 is over the limit".to_owned())
-    );
-    let h = bus.history();
-    assert_eq!(
-        names(&h),
-        [
-            "nest.charge_began",
-            "nest.charge_done",
-            "nest.charge_began",
-            "nest.charge_refused"
-        ]
-    );
-    assert_eq!(h[0].downcast_ref::<ChargeBegan>(), Some(&ChargeBegan { cents: 10 }));
-    assert_eq!(h[0].phase(), Phase::Started);
-    assert_eq!(h[1].downcast_ref::<ChargeDone>(), Some(&ChargeDone { receipt: 11 }));
-    assert_eq!(h[1].phase(), Phase::Completed);
-    links(&h[1], None, &h[0], Some(&h[0]));
-    assert!(h[1].duration().is_some());
-    assert_eq!(h[2].downcast_ref::<ChargeBegan>(), Some(&ChargeBegan { cents: 5_000 }));
-    assert_eq!(
-        h[3].downcast_ref::<ChargeRefused>(),
-        Some(&ChargeRefused {
-            reason: "5000 is over the limit".to_owned()
-        })
-    );
-    assert_eq!(h[3].phase(), Phase::Failed);
-    links(&h[3], None, &h[2], Some(&h[2]));
-}
-
-#[tokio::test]
-async fn custom_completed_event_on_an_async_fn() {
-    let bus = private_bus();
-    assert_eq!(herald::scope(&bus, count_async(3)).await, 3);
-    let h = bus.history();
-    assert_eq!(names(&h), ["count_async.started", "nest.charge_done"]);
-    assert_eq!(h[1].downcast_ref::<ChargeDone>(), Some(&ChargeDone { receipt: 3 }));
-    links(&h[1], None, &h[0], Some(&h[0]));
-}
-
-fn broken_started() -> ChargeBegan {
-    panic!("started factory broke")
-}
-
-#[instrument_events(started = broken_started())]
-fn panicking_started_factory() -> u32 {
-    5
-}
-
-#[instrument_events(completed = |_v| -> ChargeDone { panic!("completed factory broke") })]
-fn panicking_completed_factory() -> u32 {
-    6
-}
-
-#[instrument_events(failed = |_e| -> ChargeRefused { panic!("failed factory broke") })]
-fn panicking_failed_factory() -> Result<u32, String> {
-    Err("real error".to_owned())
-}
-
-#[test]
-fn a_panicking_factory_does_not_change_the_result() {
-    let bus = private_bus();
-    herald::with_bus(&bus, || {
-        assert_eq!(panicking_started_factory(), 5);
-        assert_eq!(panicking_completed_factory(), 6);
-        assert_eq!(panicking_failed_factory(), Err("real error".to_owned()));
-        assert_eq!(herald::current(), None);
-    });
-    let h = bus.history();
-    // Each falls back to the default lifecycle event.
-    assert_eq!(
-        names(&h),
-        [
-            "panicking_started_factory.started",
-            "panicking_started_factory.completed",
-            "panicking_completed_factory.started",
-            "panicking_completed_factory.completed",
-            "panicking_failed_factory.started",
-            "panicking_failed_factory.failed",
-        ]
-    );
-    assert_eq!(h[5].downcast_ref::<herald::Failed>().unwrap().error, "real error");
-    links(&h[1], None, &h[0], Some(&h[0]));
 }

@@ -46,7 +46,10 @@ fn check_names_both_types() {
 
 #[test]
 fn every_bus_build_fails_with_the_conflict() {
-    let err = herald::Bus::builder().registered_handlers(false).build().unwrap_err();
+    let err = herald::Bus::builder()
+        .registered_handlers(false)
+        .build()
+        .unwrap_err();
     match err {
         herald::error::BuildError::Registry(e) => {
             assert_eq!(e.name, "conflict.invoice_sent");

@@ -1,5 +1,6 @@
 //! Routing: by type, by pattern, by predicate, by phase / kind / source, priority order,
-//! subscription control, programmatic subscriptions and events returned by handlers.
+//! subscription control, programmatic subscriptions, async handler parameters and
+//! handlers added by hand with `herald::subscription!`.
 
 use std::sync::Mutex;
 
@@ -57,7 +58,10 @@ fn routes_by_type() {
     let bus = bus_of("rt_by_type");
     bus.emit(RtPing { n: 1 });
     bus.emit(RtPong { n: 2 });
-    assert_eq!(take(&by_type::LOG), ["ping 1", "envelope rt.ping 1", "pong 2"]);
+    assert_eq!(
+        take(&by_type::LOG),
+        ["ping 1", "envelope rt.ping 1", "pong 2"]
+    );
 
     // A bus of another group does not take these handlers.
     let other = bus_of("rt_by_type_nobody");
@@ -85,11 +89,12 @@ fn registry_lists_on_handlers() {
     assert_eq!(star.pattern(), Some("rtp.*"));
     assert_eq!(star.event_name(), None);
 
-    let later = subs
+    let typed = subs
         .iter()
-        .find(|s| s.name() == "test_routing::returned::later")
-        .expect("later is registered");
-    assert!(later.is_async());
+        .find(|s| s.name() == "test_routing::async_params::typed")
+        .expect("typed is registered");
+    assert!(typed.is_async());
+    assert_eq!(typed.group(), "rt_async_params");
 
     // Listed in name order.
     let names: Vec<&str> = subs.iter().map(|s| s.name()).collect();
@@ -152,11 +157,17 @@ mod by_pattern {
 fn routes_by_pattern_with_one_and_many_segments() {
     let bus = bus_of("rt_pattern");
     bus.emit(RtpOne);
-    assert_eq!(take(&by_pattern::LOG), ["anyone rtp.one", "globstar rtp.one", "star rtp.one"]);
+    assert_eq!(
+        take(&by_pattern::LOG),
+        ["anyone rtp.one", "globstar rtp.one", "star rtp.one"]
+    );
     bus.emit(RtpTwo);
     assert_eq!(take(&by_pattern::LOG), ["globstar rtp.one.two"]);
     bus.emit(RtpThree);
-    assert_eq!(take(&by_pattern::LOG), ["globstar rtp.one.two.three", "suffix rtp.one.two.three"]);
+    assert_eq!(
+        take(&by_pattern::LOG),
+        ["globstar rtp.one.two.three", "suffix rtp.one.two.three"]
+    );
     bus.emit(OtherOne);
     assert_eq!(take(&by_pattern::LOG), ["anyone other.one"]);
 
@@ -199,7 +210,10 @@ mod by_predicate {
 
     #[on(pattern = "rt.order", when = from_eu, group = "rt_when")]
     fn eu(record: &Record) {
-        push(&LOG, format!("eu {}", record.downcast_ref::<RtOrder>().unwrap().cents));
+        push(
+            &LOG,
+            format!("eu {}", record.downcast_ref::<RtOrder>().unwrap().cents),
+        );
     }
 }
 
@@ -210,9 +224,13 @@ fn routes_by_predicate() {
     assert!(take(&by_predicate::LOG).is_empty());
     bus.emit(RtOrder { cents: 150 });
     assert_eq!(take(&by_predicate::LOG), ["big 150"]);
-    bus.event(RtOrder { cents: 20 }).label("region", "eu").emit();
+    bus.event(RtOrder { cents: 20 })
+        .label("region", "eu")
+        .emit();
     assert_eq!(take(&by_predicate::LOG), ["eu 20"]);
-    bus.event(RtOrder { cents: 300 }).label("region", "eu").emit();
+    bus.event(RtOrder { cents: 300 })
+        .label("region", "eu")
+        .emit();
     assert_eq!(take(&by_predicate::LOG), ["big 300", "eu 300"]);
 
     let infos = bus.subscriptions();
@@ -259,7 +277,10 @@ mod by_filters {
 
     #[on(herald::Failed, group = "rt_filters")]
     fn any_failure(f: &herald::Failed) {
-        push(&LOG, format!("lifecycle failed {}: {}", f.operation, f.error));
+        push(
+            &LOG,
+            format!("lifecycle failed {}: {}", f.operation, f.error),
+        );
     }
 
     #[instrument_events(name = "rtk.broken")]
@@ -275,17 +296,29 @@ fn routes_by_phase_kind_and_source() {
     assert_eq!(take(&by_filters::LOG), ["failed 1"]);
     bus.event(RtTask { id: 2 }).source("scheduler").emit();
     assert_eq!(take(&by_filters::LOG), ["scheduler 2"]);
-    bus.event(RtTask { id: 3 }).phase(Phase::Completed).source("worker").emit();
+    bus.event(RtTask { id: 3 })
+        .phase(Phase::Completed)
+        .source("worker")
+        .emit();
     assert_eq!(take(&by_filters::LOG), ["worker done 3"]);
-    bus.event(RtTask { id: 4 }).phase(Phase::Completed).source("scheduler").emit();
+    bus.event(RtTask { id: 4 })
+        .phase(Phase::Completed)
+        .source("scheduler")
+        .emit();
     assert_eq!(take(&by_filters::LOG), ["scheduler 4"]);
     bus.emit(RtRun { id: 5 });
     assert_eq!(take(&by_filters::LOG), ["command rtk.run"]);
     bus.emit(RtTask { id: 6 });
     assert!(take(&by_filters::LOG).is_empty());
 
-    assert_eq!(herald::with_bus(&bus, by_filters::broken), Err("disk full".to_owned()));
-    assert_eq!(take(&by_filters::LOG), ["lifecycle failed rtk.broken: disk full"]);
+    assert_eq!(
+        herald::with_bus(&bus, by_filters::broken),
+        Err("disk full".to_owned())
+    );
+    assert_eq!(
+        take(&by_filters::LOG),
+        ["lifecycle failed rtk.broken: disk full"]
+    );
 
     let info = bus
         .subscriptions()
@@ -336,9 +369,16 @@ fn higher_priority_runs_first_and_ties_go_by_name() {
     // A programmatic subscription (priority 0) takes its place in the same order.
     let handle = bus.subscribe::<RtPrio>(|_| push(&priority::LOG, "programmatic"));
     bus.emit(RtPrio);
-    assert_eq!(take(&priority::LOG), ["urgent", "alpha", "beta", "programmatic", "last"]);
+    assert_eq!(
+        take(&priority::LOG),
+        ["urgent", "alpha", "beta", "programmatic", "last"]
+    );
 
-    let listed: Vec<(String, i32)> = bus.subscriptions().into_iter().map(|i| (i.name, i.priority)).collect();
+    let listed: Vec<(String, i32)> = bus
+        .subscriptions()
+        .into_iter()
+        .map(|i| (i.name, i.priority))
+        .collect();
     assert_eq!(
         listed,
         [
@@ -347,6 +387,31 @@ fn higher_priority_runs_first_and_ties_go_by_name() {
             ("rt.prio.beta".to_owned(), 5),
             (handle.name().to_owned(), 0),
             ("test_routing::priority::last".to_owned(), -1),
+        ]
+    );
+
+    // Ties go by name whatever the order of subscribing.
+    let _zeta = bus
+        .on::<RtPrio>()
+        .name("rt.prio.zeta")
+        .priority(5)
+        .handle(|_| push(&priority::LOG, "zeta"));
+    let _gamma = bus
+        .on::<RtPrio>()
+        .name("rt.prio.gamma")
+        .priority(5)
+        .handle(|_| push(&priority::LOG, "gamma"));
+    bus.emit(RtPrio);
+    assert_eq!(
+        take(&priority::LOG),
+        [
+            "urgent",
+            "alpha",
+            "beta",
+            "gamma",
+            "zeta",
+            "programmatic",
+            "last"
         ]
     );
 }
@@ -376,7 +441,10 @@ fn pause_resume_unsubscribe_and_list() {
     let bus = bus_of("rt_control");
     let infos = bus.subscriptions();
     let names: Vec<&str> = infos.iter().map(|i| i.name.as_str()).collect();
-    assert_eq!(names, ["rt.ctl.counter", "test_routing::control::default_named"]);
+    assert_eq!(
+        names,
+        ["rt.ctl.counter", "test_routing::control::default_named"]
+    );
     let counter = &infos[0];
     assert_eq!(counter.group, "rt_control");
     assert_eq!(counter.event, Some("rt.ctl"));
@@ -434,7 +502,9 @@ fn programmatic_subscriptions_unsubscribe_when_dropped() {
     let bus = Bus::builder().registered_handlers(false).build().unwrap();
 
     let typed = bus.subscribe::<RtPing>(|env| push(&LOG, format!("typed {}", env.payload().n)));
-    let pattern = bus.subscribe_pattern("rt.*", |r: &Record| push(&LOG, format!("pattern {}", r.name())));
+    let pattern = bus.subscribe_pattern("rt.*", |r: &Record| {
+        push(&LOG, format!("pattern {}", r.name()))
+    });
     assert!(typed.name().starts_with("rt.ping"));
     assert!(pattern.name().starts_with("rt.*"));
     let infos = bus.subscriptions();
@@ -477,132 +547,103 @@ fn programmatic_subscriptions_unsubscribe_when_dropped() {
     assert!(take(&LOG).is_empty());
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
-#[event(name = "rt.cmd", kind = "command")]
-pub struct RtCmd {
-    pub n: u32,
+#[test]
+fn the_subscriber_builder_takes_filters_priority_and_a_name() {
+    static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let bus = Bus::builder().registered_handlers(false).build().unwrap();
+    let _late = bus
+        .on::<RtTask>()
+        .name("rt.builder.late")
+        .priority(1)
+        .handle(|env| push(&LOG, format!("late {}", env.payload().id)));
+    let _picky = bus
+        .on::<RtTask>()
+        .name("rt.builder.picky")
+        .priority(herald::Priority::High)
+        .phase(Phase::Failed)
+        .source("worker")
+        .when(|t: &RtTask| t.id > 1)
+        .handle(|env| push(&LOG, format!("picky {}", env.payload().id)));
+    let _commands = bus
+        .on_pattern("rtk.*")
+        .name("rt.builder.commands")
+        .kind(herald::Kind::Command)
+        .when(|r: &Record| r.label("lane") == Some("fast"))
+        .handle(|r: &Record| push(&LOG, format!("command {}", r.name())));
+
+    bus.event(RtTask { id: 1 })
+        .phase(Phase::Failed)
+        .source("worker")
+        .emit();
+    assert_eq!(take(&LOG), ["late 1"]);
+    bus.event(RtTask { id: 2 })
+        .phase(Phase::Failed)
+        .source("worker")
+        .emit();
+    assert_eq!(take(&LOG), ["picky 2", "late 2"]);
+    bus.event(RtTask { id: 3 })
+        .phase(Phase::Failed)
+        .source("cron")
+        .emit();
+    assert_eq!(take(&LOG), ["late 3"]);
+    bus.event(RtRun { id: 4 }).label("lane", "fast").emit();
+    bus.event(RtRun { id: 5 }).label("lane", "slow").emit();
+    assert_eq!(take(&LOG), ["command rtk.run"]);
+
+    let listed: Vec<(String, i32)> = bus
+        .subscriptions()
+        .into_iter()
+        .map(|i| (i.name, i.priority))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("rt.builder.picky".to_owned(), 8),
+            ("rt.builder.late".to_owned(), 1),
+            ("rt.builder.commands".to_owned(), 0),
+        ]
+    );
+    bus.pause("rt.builder.late").unwrap();
+    bus.event(RtTask { id: 6 }).emit();
+    assert!(take(&LOG).is_empty());
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
-#[event(name = "rt.reply")]
-pub struct RtReply {
-    pub n: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
-#[event(name = "rt.maybe")]
-pub struct RtMaybe {
-    pub n: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
-#[event(name = "rt.checked")]
-pub struct RtChecked {
-    pub n: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]
-#[event(name = "rt.later")]
-pub struct RtLater {
-    pub n: u32,
-}
-
-mod returned {
+mod async_params {
     use super::*;
 
-    #[on(RtCmd, group = "rt_returned")]
-    fn reply(cmd: &RtCmd) -> RtReply {
-        RtReply { n: cmd.n }
-    }
+    pub static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-    #[on(RtCmd, group = "rt_returned")]
-    fn maybe(cmd: &RtCmd) -> Option<RtMaybe> {
-        (cmd.n % 2 == 0).then_some(RtMaybe { n: cmd.n })
-    }
-
-    #[on(RtCmd, group = "rt_returned")]
-    fn checked(cmd: &RtCmd) -> Result<RtChecked, String> {
-        if cmd.n > 100 {
-            Err(format!("{} is too large", cmd.n))
-        } else {
-            Ok(RtChecked { n: cmd.n })
-        }
-    }
-
-    #[on(RtCmd, group = "rt_returned")]
-    async fn later(cmd: &RtCmd) -> RtLater {
+    #[on(RtPong, group = "rt_async_params")]
+    async fn typed(ev: &RtPong) {
         tokio::task::yield_now().await;
-        RtLater { n: cmd.n }
+        push(&LOG, format!("typed {}", ev.n));
     }
 
-    #[instrument_events(name = "rt.dispatcher")]
-    pub fn dispatch(bus: &Bus, n: u32) -> herald::Uuid {
-        bus.emit(RtCmd { n })
+    #[on(RtPong, group = "rt_async_params")]
+    async fn enveloped(env: &Envelope<RtPong>) {
+        tokio::task::yield_now().await;
+        push(&LOG, format!("envelope {} {}", env.name(), env.payload().n));
     }
-}
 
-/// The names of the children of `parent` in history, checking their links.
-fn children_of(bus: &Bus, parent: &Record) -> Vec<String> {
-    let mut names = Vec::new();
-    for r in bus.history() {
-        if r.parent_id() == Some(parent.id()) {
-            assert_eq!(r.causation_id(), Some(parent.id()), "{}", r.name());
-            assert_eq!(r.root_id(), parent.root_id(), "{}", r.name());
-            assert_eq!(r.correlation_id(), parent.correlation_id(), "{}", r.name());
-            names.push(r.name().to_owned());
-        }
+    #[on(pattern = "rt.pong", group = "rt_async_params")]
+    async fn recorded(r: &Record) {
+        tokio::task::yield_now().await;
+        push(
+            &LOG,
+            format!("record {}", r.downcast_ref::<RtPong>().unwrap().n),
+        );
     }
-    names.sort();
-    names
 }
 
 #[tokio::test]
-async fn returned_events_are_children_of_the_handled_event() {
-    let bus = bus_of("rt_returned");
-
-    let even = bus.emit_and_wait(RtCmd { n: 2 }).await;
-    assert_eq!((even.handled, even.failed), (4, 0));
-    let cmd = bus.get(even.id).unwrap();
-    assert_eq!(children_of(&bus, &cmd), ["rt.checked", "rt.later", "rt.maybe", "rt.reply"]);
-    let reply = bus.query(&herald::Filter::new().name("rt.reply"));
-    assert_eq!(reply.len(), 1);
-    assert_eq!(reply[0].downcast_ref::<RtReply>(), Some(&RtReply { n: 2 }));
-
-    // `None` emits nothing; `Err` emits nothing and is a handler failure.
-    let odd = bus.emit_and_wait(RtCmd { n: 101 }).await;
-    assert_eq!((odd.handled, odd.failed), (3, 1));
-    let cmd = bus.get(odd.id).unwrap();
-    assert_eq!(children_of(&bus, &cmd), ["rt.later", "rt.reply"]);
-    let letters = bus.dead_letters();
-    assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].handler(), "test_routing::returned::checked");
-    assert_eq!(letters[0].error(), "101 is too large");
-    assert_eq!(letters[0].record().id(), odd.id);
-}
-
-#[tokio::test]
-async fn returned_events_nest_inside_instrumented_calls() {
-    let bus = bus_of("rt_returned");
-    let cmd_id = herald::scope(&bus, async { returned::dispatch(&bus, 4) }).await;
-    bus.flush().await;
-    let cmd = bus.get(cmd_id).unwrap();
-    let started = &bus.query(&herald::Filter::new().name("rt.dispatcher.started"))[0];
-    assert_eq!(cmd.parent_id(), Some(started.id()));
-    assert_eq!(cmd.root_id(), started.id());
-    assert_eq!(children_of(&bus, &cmd), ["rt.checked", "rt.later", "rt.maybe", "rt.reply"]);
-}
-
-#[test]
-fn programmatic_handlers_may_return_events() {
-    let bus = Bus::builder().registered_handlers(false).build().unwrap();
-    let _reply = bus.on::<RtCmd>().handle(|env| RtReply { n: env.payload().n + 1 });
-    let _maybe = bus.on::<RtCmd>().handle(|env| (env.payload().n > 10).then_some(RtMaybe { n: 0 }));
-    let _checked = bus.on::<RtCmd>().handle(|env| -> Result<RtChecked, String> { Ok(RtChecked { n: env.payload().n }) });
-    let id = bus.emit(RtCmd { n: 1 });
-    let cmd = bus.get(id).unwrap();
-    assert_eq!(children_of(&bus, &cmd), ["rt.checked", "rt.reply"]);
-    let reply = &bus.query(&herald::Filter::new().name("rt.reply"))[0];
-    assert_eq!(reply.downcast_ref::<RtReply>(), Some(&RtReply { n: 2 }));
+async fn async_handlers_take_the_same_parameters() {
+    let bus = bus_of("rt_async_params");
+    assert!(bus.subscriptions().iter().all(|i| i.is_async));
+    let delivery = bus.emit_and_wait(RtPong { n: 8 }).await;
+    assert_eq!((delivery.handled, delivery.failed), (3, 0));
+    let mut seen = take(&async_params::LOG);
+    seen.sort();
+    assert_eq!(seen, ["envelope rt.pong 8", "record 8", "typed 8"]);
 }
 
 mod manual {

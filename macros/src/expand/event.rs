@@ -27,10 +27,13 @@ fn expand(def: &EventDef<'_>) -> TokenStream {
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
     let mut generics = input.generics.clone();
     if def.is_generic() {
-        generics.make_where_clause().predicates.push(syn::parse_quote! {
-            #ident #ty_generics: ::herald::__private::serde::Serialize
-                + ::core::marker::Send + ::core::marker::Sync + 'static
-        });
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote! {
+                #ident #ty_generics: ::herald::__private::serde::Serialize
+                    + ::core::marker::Send + ::core::marker::Sync + 'static
+            });
     }
     let where_clause = &generics.where_clause;
 
@@ -72,7 +75,8 @@ fn expand(def: &EventDef<'_>) -> TokenStream {
             },
             None => quote!(::core::option::Option::None),
         };
-        let descriptor = quote_spanned!(ident.span()=> ::herald::__private::EventDescriptor::__of::<#ident>);
+        let descriptor =
+            quote_spanned!(ident.span()=> ::herald::__private::EventDescriptor::__of::<#ident>);
         quote! {
             ::herald::__private::inventory::submit! {
                 #descriptor(#migrate)

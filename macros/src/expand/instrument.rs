@@ -8,9 +8,10 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{AttrStyle, Item, ItemFn, ReturnType};
 
-use crate::ast::{contains_impl, unraw, Instrumented, Operation};
+use crate::ast::{unnameable, unraw, Instrumented, Operation};
 use crate::{attr, fallback, valid};
 
 /// Expands `#[instrument_events(args)] item`.
@@ -40,19 +41,30 @@ fn not_a_function(item: TokenStream) -> darling::Error {
             );
         }
     }
-    let span = syn::parse2::<Item>(item).map_or_else(|_| Span::call_site(), |i| fallback::item_name_span(&i));
-    valid::at(span, "`#[instrument_events]` goes on a function or a method")
+    let span = syn::parse2::<Item>(item)
+        .map_or_else(|_| Span::call_site(), |i| fallback::item_name_span(&i));
+    valid::at(
+        span,
+        "`#[instrument_events]` goes on a function or a method",
+    )
 }
 
 fn instrument(model: &Instrumented) -> TokenStream {
-    let ItemFn { attrs, vis, sig, block } = &model.func;
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = &model.func;
     let outer = attrs.iter().filter(|a| matches!(a.style, AttrStyle::Outer));
-    let inner = attrs.iter().filter(|a| matches!(a.style, AttrStyle::Inner(_)));
+    let inner = attrs
+        .iter()
+        .filter(|a| matches!(a.style, AttrStyle::Inner(_)));
     let (site, start) = start(model);
     let finish = finish(model);
     let run = if sig.asyncness.is_some() {
         let fake_return = match &sig.output {
-            ReturnType::Type(_, ty) if !contains_impl(ty) => quote! {
+            ReturnType::Type(_, ty) if !unnameable(ty) => quote_spanned! {ty.span()=>
                 #[allow(
                     unknown_lints,
                     unreachable_code,
@@ -83,7 +95,7 @@ fn instrument(model: &Instrumented) -> TokenStream {
     } else {
         let turbofish = match &sig.output {
             ReturnType::Default => quote!(::<(), _, _>),
-            ReturnType::Type(_, ty) if contains_impl(ty) => TokenStream::new(),
+            ReturnType::Type(_, ty) if unnameable(ty) => TokenStream::new(),
             ReturnType::Type(_, ty) => quote!(::<#ty, _, _>),
         };
         quote! {
@@ -105,7 +117,9 @@ fn instrument(model: &Instrumented) -> TokenStream {
 fn start(model: &Instrumented) -> (TokenStream, TokenStream) {
     let root = model.root;
     let site = match &model.operation {
-        Operation::Named(op) | Operation::Function(op) => quote!(::herald::__private::Site::new(#op, #root)),
+        Operation::Named(op) | Operation::Function(op) => {
+            quote!(::herald::__private::Site::new(#op, #root))
+        }
         Operation::Method(method) => quote!(::herald::__private::Site::method(#method, #root)),
     };
     let self_type = if model.has_receiver() {
@@ -114,7 +128,9 @@ fn start(model: &Instrumented) -> (TokenStream, TokenStream) {
         quote!(::core::any::type_name::<()>)
     };
     let call = match &model.started {
-        Some(expr) => quote!(::herald::__private::Call::start_with(&__HERALD_SITE, #self_type, || #expr)),
+        Some(expr) => {
+            quote!(::herald::__private::Call::start_with(&__HERALD_SITE, #self_type, || #expr))
+        }
         None if model.recorded.is_empty() => quote! {
             ::herald::__private::Call::start(&__HERALD_SITE, #self_type, |_: &mut ::herald::__private::Args| {})
         },

@@ -6,15 +6,17 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Item, ItemFn, ReturnType};
 
-use crate::ast::{contains_impl, unraw, Handler, Param};
-use crate::{attr, fallback, valid};
+use crate::ast::{unnameable, unraw, Handler, Param};
+use crate::{fallback, valid};
 
 /// Expands `#[on(args)] item`.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let func = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(func)) => func,
         parsed => {
-            let span = parsed.as_ref().map_or_else(|_| Span::call_site(), fallback::item_name_span);
+            let span = parsed
+                .as_ref()
+                .map_or_else(|_| Span::call_site(), fallback::item_name_span);
             let error = valid::at(
                 span,
                 "`#[on]` goes on a free function, such as `fn handle(event: &OrderPlaced)`",
@@ -23,7 +25,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#error #item);
         }
     };
-    match Handler::from_syn(attr::parse_on_args(args), &func) {
+    match Handler::from_syn(args, &func) {
         Ok(handler) => {
             let descriptor = descriptor(&handler);
             quote!(#func #descriptor)
@@ -38,7 +40,11 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// The name of the descriptor constant for the handler `ident`.
 pub fn const_ident(ident: &Ident) -> Ident {
-    format_ident!("__herald_subscription_{}", unraw(ident), span = ident.span())
+    format_ident!(
+        "__herald_subscription_{}",
+        unraw(ident),
+        span = ident.span()
+    )
 }
 
 fn descriptor(h: &Handler<'_>) -> TokenStream {
@@ -62,7 +68,10 @@ fn descriptor(h: &Handler<'_>) -> TokenStream {
         }
         None => none.clone(),
     };
-    let pattern = h.pattern.as_ref().map_or_else(|| none.clone(), |p| quote!(#some(#p)));
+    let pattern = h
+        .pattern
+        .as_ref()
+        .map_or_else(|| none.clone(), |p| quote!(#some(#p)));
     let phase = h.phase.map_or_else(
         || none.clone(),
         |p| {
@@ -77,7 +86,10 @@ fn descriptor(h: &Handler<'_>) -> TokenStream {
             quote!(#some(::herald::__private::Kind::#k))
         },
     );
-    let source = h.source.as_ref().map_or_else(|| none.clone(), |s| quote!(#some(#s)));
+    let source = h
+        .source
+        .as_ref()
+        .map_or_else(|| none.clone(), |s| quote!(#some(#s)));
     let (when_fn, when) = match &h.when {
         Some(path) => {
             let check = match &h.event {
@@ -95,9 +107,15 @@ fn descriptor(h: &Handler<'_>) -> TokenStream {
     };
     let wants_record = h.wants_record();
     let (call_fn, call) = if func.sig.asyncness.is_some() {
-        (async_call(h), quote!(::herald::__private::HandlerCall::Async(__herald_call)))
+        (
+            async_call(h),
+            quote!(::herald::__private::HandlerCall::Async(__herald_call)),
+        )
     } else {
-        (sync_call(h), quote!(::herald::__private::HandlerCall::Sync(__herald_call)))
+        (
+            sync_call(h),
+            quote!(::herald::__private::HandlerCall::Sync(__herald_call)),
+        )
     };
 
     quote! {
@@ -129,7 +147,7 @@ fn descriptor(h: &Handler<'_>) -> TokenStream {
 fn return_type(func: &ItemFn) -> TokenStream {
     match &func.sig.output {
         ReturnType::Default => quote!(()),
-        ReturnType::Type(_, ty) if contains_impl(ty) => quote!(_),
+        ReturnType::Type(_, ty) if unnameable(ty) => quote!(_),
         ReturnType::Type(_, ty) => quote!(#ty),
     }
 }
@@ -206,16 +224,23 @@ pub fn subscription(input: TokenStream) -> TokenStream {
     let mut path = match syn::parse2::<syn::Path>(input) {
         Ok(path) => path,
         Err(e) => {
-            let error = syn::Error::new(e.span(), "expected a path to an `#[on]` handler: `subscription!(orders::on_placed)`");
+            let error = syn::Error::new(
+                e.span(),
+                "expected a path to an `#[on]` handler: `subscription!(orders::on_placed)`",
+            );
             return error.into_compile_error();
         }
     };
     let Some(last) = path.segments.last_mut() else {
-        return syn::Error::new(Span::call_site(), "expected a path to an `#[on]` handler").into_compile_error();
+        return syn::Error::new(Span::call_site(), "expected a path to an `#[on]` handler")
+            .into_compile_error();
     };
     if !last.arguments.is_none() {
-        return syn::Error::new(last.arguments.span(), "handlers are not generic: remove the generic arguments")
-            .into_compile_error();
+        return syn::Error::new(
+            last.arguments.span(),
+            "handlers are not generic: remove the generic arguments",
+        )
+        .into_compile_error();
     }
     last.ident = const_ident(&last.ident);
     quote!(#path)

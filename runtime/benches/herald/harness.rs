@@ -20,8 +20,12 @@ pub struct Harness {
 
 impl Harness {
     pub fn from_args() -> Harness {
-        let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-        let quick = std::env::args().any(|a| a == "--quick") || std::env::var_os("HERALD_BENCH_QUICK").is_some();
+        let args: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|a| !a.starts_with("--"))
+            .collect();
+        let quick = std::env::args().any(|a| a == "--quick")
+            || std::env::var_os("HERALD_BENCH_QUICK").is_some();
         Harness {
             rows: Vec::new(),
             filter: args.into_iter().next(),
@@ -53,7 +57,13 @@ impl Harness {
     }
 
     /// Measures `f(n)`, which performs `n * ops_per_unit` operations.
-    pub fn bench_batched(&mut self, group: &'static str, name: impl Into<String>, ops_per_unit: u64, mut f: impl FnMut(u64)) {
+    pub fn bench_batched(
+        &mut self,
+        group: &'static str,
+        name: impl Into<String>,
+        ops_per_unit: u64,
+        mut f: impl FnMut(u64),
+    ) {
         let name = name.into();
         if !self.wants(group, &name) {
             return;

@@ -40,7 +40,11 @@ async fn count_async(ev: &AsyncTick) {
 }
 
 fn quiet_bus() -> Bus {
-    Bus::builder().registered_handlers(false).history(0).build().expect("bus")
+    Bus::builder()
+        .registered_handlers(false)
+        .history(0)
+        .build()
+        .expect("bus")
 }
 
 #[inline(never)]
@@ -138,10 +142,14 @@ fn peers(h: &mut Harness) {
         black_box(std::time::SystemTime::now());
     });
     let (tx, mut rx) = tokio::sync::broadcast::channel::<u64>(1024);
-    h.bench("peers", "tokio broadcast send+try_recv (1 receiver)", || {
-        let _ = tx.send(black_box(1));
-        black_box(rx.try_recv().ok());
-    });
+    h.bench(
+        "peers",
+        "tokio broadcast send+try_recv (1 receiver)",
+        || {
+            let _ = tx.send(black_box(1));
+            black_box(rx.try_recv().ok());
+        },
+    );
 }
 
 fn emit(h: &mut Harness) {
@@ -163,7 +171,10 @@ fn emit(h: &mut Harness) {
         black_box(bus.emit(Tick { n: 1 }));
     });
 
-    let with_history = Bus::builder().registered_handlers(false).build().expect("bus");
+    let with_history = Bus::builder()
+        .registered_handlers(false)
+        .build()
+        .expect("bus");
     let s = seen.clone();
     let _h = with_history.subscribe::<Tick>(move |ev| {
         s.fetch_add(ev.payload().n, Ordering::Relaxed);
@@ -194,11 +205,16 @@ fn emit(h: &mut Harness) {
     }
 
     let batch: Vec<Tick> = (0..100).map(|n| Tick { n }).collect();
-    h.bench_batched("emit", "emit_batch of 100, 1 handler (per event)", 100, |n| {
-        for _ in 0..n {
-            black_box(bus.emit_batch(batch.iter().cloned()));
-        }
-    });
+    h.bench_batched(
+        "emit",
+        "emit_batch of 100, 1 handler (per event)",
+        100,
+        |n| {
+            for _ in 0..n {
+                black_box(bus.emit_batch(batch.iter().cloned()));
+            }
+        },
+    );
     black_box(seen.load(Ordering::Relaxed));
 }
 
@@ -212,9 +228,13 @@ fn patterns_row(h: &mut Harness, seen: &Arc<AtomicU64>) {
     let pattern_handles: Vec<_> = (0..1000)
         .map(|i| patterned.subscribe_pattern(&format!("other{i}.*"), |_: &Record| {}))
         .collect();
-    h.bench("emit", "1 typed handler + 1,000 non-matching patterns", || {
-        black_box(patterned.emit(Tick { n: 1 }));
-    });
+    h.bench(
+        "emit",
+        "1 typed handler + 1,000 non-matching patterns",
+        || {
+            black_box(patterned.emit(Tick { n: 1 }));
+        },
+    );
     drop(pattern_handles);
 }
 
@@ -223,15 +243,24 @@ fn mixed_row(h: &mut Harness, seen: &Arc<AtomicU64>) {
     let mixed = quiet_bus();
     let mut keep = Vec::new();
     for i in 0..1000u64 {
-        let pattern = if i == 0 { "bench.*".to_owned() } else { format!("bench{i}.*") };
+        let pattern = if i == 0 {
+            "bench.*".to_owned()
+        } else {
+            format!("bench{i}.*")
+        };
         let s = seen.clone();
         keep.push(mixed.subscribe_pattern(&pattern, move |_: &Record| {
             s.fetch_add(1, Ordering::Relaxed);
         }));
         let s = seen.clone();
-        keep.push(mixed.on::<Tick>().when(move |t: &Tick| t.n == i + 1).handle(move |_| {
-            s.fetch_add(1, Ordering::Relaxed);
-        }));
+        keep.push(
+            mixed
+                .on::<Tick>()
+                .when(move |t: &Tick| t.n == i + 1)
+                .handle(move |_| {
+                    s.fetch_add(1, Ordering::Relaxed);
+                }),
+        );
     }
     h.bench("emit", "1,000 patterns + 1,000 predicates, 2 match", || {
         black_box(mixed.emit(Tick { n: 1 }));
@@ -258,83 +287,128 @@ fn instrument(h: &mut Harness) {
         c.fetch_add(1, Ordering::Relaxed);
     });
     herald::with_bus(&bus, || {
-        h.bench("instrument", "instrumented call, 1 subscriber on Completed", || {
-            black_box(instrumented(black_box(1)));
-        });
-        h.bench("instrument", "three-level nesting, 1 subscriber on Completed", || {
-            black_box(level1(black_box(1)));
-        });
+        h.bench(
+            "instrument",
+            "instrumented call, 1 subscriber on Completed",
+            || {
+                black_box(instrumented(black_box(1)));
+            },
+        );
+        h.bench(
+            "instrument",
+            "three-level nesting, 1 subscriber on Completed",
+            || {
+                black_box(level1(black_box(1)));
+            },
+        );
     });
     let (dispatch, closed) = tracing_dispatch();
     tracing::dispatcher::with_default(&dispatch, || {
-        h.bench("instrument", "tracing::instrument, registry + counting layer", || {
-            black_box(traced(black_box(1)));
-        });
-        h.bench("instrument", "tracing three-level nesting, registry + layer", || {
-            black_box(traced1(black_box(1)));
-        });
+        h.bench(
+            "instrument",
+            "tracing::instrument, registry + counting layer",
+            || {
+                black_box(traced(black_box(1)));
+            },
+        );
+        h.bench(
+            "instrument",
+            "tracing three-level nesting, registry + layer",
+            || {
+                black_box(traced1(black_box(1)));
+            },
+        );
     });
     h.bench("instrument", "tracing::instrument, no subscriber", || {
         black_box(traced(black_box(1)));
     });
 
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     rt.block_on(herald::scope(&bus, async {
         // Polled by hand inside one task: measures the instrumentation, not the executor.
         let waker = std::task::Waker::noop();
         let mut cx = std::task::Context::from_waker(waker);
-        h.bench("instrument", "async instrumented call, 1 subscriber", || {
-            let mut fut = std::pin::pin!(instrumented_async(black_box(1)));
-            assert!(black_box(fut.as_mut().poll(&mut cx)).is_ready());
-        });
-        tracing::dispatcher::with_default(&dispatch, || {
-            h.bench("instrument", "tracing async instrumented call, registry + layer", || {
-                let mut fut = std::pin::pin!(traced_async(black_box(1)));
+        h.bench(
+            "instrument",
+            "async instrumented call, 1 subscriber",
+            || {
+                let mut fut = std::pin::pin!(instrumented_async(black_box(1)));
                 assert!(black_box(fut.as_mut().poll(&mut cx)).is_ready());
-            });
+            },
+        );
+        tracing::dispatcher::with_default(&dispatch, || {
+            h.bench(
+                "instrument",
+                "tracing async instrumented call, registry + layer",
+                || {
+                    let mut fut = std::pin::pin!(traced_async(black_box(1)));
+                    assert!(black_box(fut.as_mut().poll(&mut cx)).is_ready());
+                },
+            );
         });
     }));
-    black_box((completed.load(Ordering::Relaxed), closed.load(Ordering::Relaxed)));
+    black_box((
+        completed.load(Ordering::Relaxed),
+        closed.load(Ordering::Relaxed),
+    ));
 }
 
 use std::future::Future;
 
 fn async_dispatch(h: &mut Harness) {
-    let bus = Bus::builder().group("bench_async").history(0).build().expect("bus");
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    h.bench_batched("async", "emit to 1 async handler + flush (per event)", 1000, |n| {
-        rt.block_on(async {
-            for _ in 0..n {
-                for i in 0..1000 {
-                    bus.emit(AsyncTick { n: i });
+    let bus = Bus::builder()
+        .group("bench_async")
+        .history(0)
+        .build()
+        .expect("bus");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    h.bench_batched(
+        "async",
+        "emit to 1 async handler + flush (per event)",
+        1000,
+        |n| {
+            rt.block_on(async {
+                for _ in 0..n {
+                    for i in 0..1000 {
+                        bus.emit(AsyncTick { n: i });
+                    }
+                    bus.flush().await;
                 }
-                bus.flush().await;
-            }
-        });
-    });
+            });
+        },
+    );
     let (tx, _) = tokio::sync::broadcast::channel::<u64>(4096);
-    h.bench_batched("async", "tokio broadcast to 1 receiver task (per event)", 1000, |n| {
-        rt.block_on(async {
-            for _ in 0..n {
-                let mut rx = tx.subscribe();
-                let reader = tokio::spawn(async move {
-                    let mut got = 0;
-                    while got < 1000 {
-                        if rx.recv().await.is_ok() {
-                            got += 1;
+    h.bench_batched(
+        "async",
+        "tokio broadcast to 1 receiver task (per event)",
+        1000,
+        |n| {
+            rt.block_on(async {
+                for _ in 0..n {
+                    let mut rx = tx.subscribe();
+                    let reader = tokio::spawn(async move {
+                        let mut got = 0;
+                        while got < 1000 {
+                            if rx.recv().await.is_ok() {
+                                got += 1;
+                            }
+                        }
+                    });
+                    for i in 0..1000 {
+                        let _ = tx.send(i);
+                        if i % 256 == 255 {
+                            tokio::task::yield_now().await;
                         }
                     }
-                });
-                for i in 0..1000 {
-                    let _ = tx.send(i);
-                    if i % 256 == 255 {
-                        tokio::task::yield_now().await;
-                    }
+                    let _ = reader.await;
                 }
-                let _ = reader.await;
-            }
-        });
-    });
+            });
+        },
+    );
     black_box(ASYNC_SEEN.load(Ordering::Relaxed));
 }
 
@@ -368,13 +442,24 @@ fn threads(h: &mut Harness) {
     let samples = if h.quick() { 3 } else { 9 };
     let mut one: Vec<f64> = (0..samples).map(|_| run(1)).collect();
     let mut two: Vec<f64> = (0..samples).map(|_| run(2)).collect();
-    h.record("threads", "emit, 1 handler, 1 thread (wall ns per event)", &mut one);
-    h.record("threads", "emit, 1 handler, 2 threads (wall ns per event)", &mut two);
+    h.record(
+        "threads",
+        "emit, 1 handler, 1 thread (wall ns per event)",
+        &mut one,
+    );
+    h.record(
+        "threads",
+        "emit, 1 handler, 2 threads (wall ns per event)",
+        &mut two,
+    );
 }
 
 fn main() {
     let mut h = Harness::from_args();
-    eprintln!("herald benchmarks ({} mode)", if h.quick() { "quick" } else { "full" });
+    eprintln!(
+        "herald benchmarks ({} mode)",
+        if h.quick() { "quick" } else { "full" }
+    );
     peers(&mut h);
     emit(&mut h);
     instrument(&mut h);
@@ -399,12 +484,21 @@ fn main() {
     if let Some(none) = r("emit", "no matching handler (history off)") {
         println!("- emit, no matching handler: {none:.1} ns; target < 15 ns");
     }
-    if let (Some(bare), Some(inst)) = (r("instrument", "bare call"), r("instrument", "instrumented call, no subscriber")) {
-        println!("- instrumented call, no subscriber: +{:.1} ns over the bare call; target < 30 ns", inst - bare);
+    if let (Some(bare), Some(inst)) = (
+        r("instrument", "bare call"),
+        r("instrument", "instrumented call, no subscriber"),
+    ) {
+        println!(
+            "- instrumented call, no subscriber: +{:.1} ns over the bare call; target < 30 ns",
+            inst - bare
+        );
     }
     if let (Some(inst), Some(tr)) = (
         r("instrument", "instrumented call, 1 subscriber on Completed"),
-        r("instrument", "tracing::instrument, registry + counting layer"),
+        r(
+            "instrument",
+            "tracing::instrument, registry + counting layer",
+        ),
     ) {
         println!("- instrumented call, 1 subscriber: {inst:.1} ns vs tracing {tr:.1} ns = {:.2}x; target <= 1x", inst / tr);
     }
@@ -412,12 +506,18 @@ fn main() {
         r("emit", "1 typed handler + 1,000 non-matching patterns"),
         r("emit", "1 typed sync handler (history off)"),
     ) {
-        println!("- 1,000 non-matching patterns add {:.1} ns to an emit; target < 10 ns", p - one);
+        println!(
+            "- 1,000 non-matching patterns add {:.1} ns to an emit; target < 10 ns",
+            p - one
+        );
     }
     if let (Some(one), Some(two)) = (
         r("threads", "emit, 1 handler, 1 thread (wall ns per event)"),
         r("threads", "emit, 1 handler, 2 threads (wall ns per event)"),
     ) {
-        println!("- two threads emitting: {:.2}x the throughput of one; target >= 1.6x", one / two);
+        println!(
+            "- two threads emitting: {:.2}x the throughput of one; target >= 1.6x",
+            one / two
+        );
     }
 }

@@ -38,21 +38,34 @@ pub(crate) enum TaskOutcome {
 /// The context a handler of `env` runs in: its emissions are caused by `env`, share its
 /// correlation, and sit where `env` sits in the tree.
 fn handler_links(env: &ErasedEnvelope) -> Links {
-    Links {
-        parent: env.parent_id(),
-        root: env.parent_id().map(|_| env.root_id()),
-        correlation: Some(env.correlation_id()),
-        causation: Some(env.id()),
-    }
+    Links::new(
+        env.parent_id(),
+        env.parent_id().map(|_| env.root_id()),
+        Some(env.correlation_id()),
+        Some(env.id()),
+    )
 }
 
 impl Bus {
     /// Emits with `opts`; `route` is given when the caller resolved it already.
-    pub(crate) fn dispatch<E: Event>(&self, payload: E, opts: EmitOptions, route: Option<&Route>) -> Uuid {
-        self.dispatch_inner(payload, opts, route, None)
+    #[inline]
+    pub(crate) fn dispatch<E: Event>(
+        &self,
+        payload: E,
+        mut opts: EmitOptions,
+        route: Option<&Route>,
+    ) -> Uuid {
+        self.dispatch_inner(payload, &mut opts, route, None)
     }
 
-    fn dispatch_inner<E: Event>(&self, payload: E, mut opts: EmitOptions, route: Option<&Route>, wait: Option<&mut Waiter>) -> Uuid {
+    #[inline]
+    fn dispatch_inner<E: Event>(
+        &self,
+        payload: E,
+        opts: &mut EmitOptions,
+        route: Option<&Route>,
+        wait: Option<&mut Waiter>,
+    ) -> Uuid {
         if self.inner.disabled {
             return id::next();
         }
@@ -66,48 +79,51 @@ impl Bus {
         if let Some(route) = route {
             return self.deliver(payload, opts, name, route, wait);
         }
-        let table = self.inner.table.load();
-        let resolved;
-        let route = match table.get(TypeId::of::<E>(), &name, is_type_name) {
-            Some(r) => &**r,
+        let table = self.inner.table();
+        match table.get(TypeId::of::<E>(), &name, is_type_name) {
+            Some(route) => self.deliver(payload, opts, name, route, wait),
             None => {
-                resolved = self.inner.resolve(TypeId::of::<E>(), &name, is_type_name);
-                &*resolved
+                drop(table);
+                let route = self.inner.resolve(TypeId::of::<E>(), &name, is_type_name);
+                self.deliver(payload, opts, name, &route, wait)
             }
-        };
-        self.deliver(payload, opts, name, route, wait)
+        }
     }
 
-    pub(crate) fn dispatch_batch<E: Event, I: IntoIterator<Item = E>>(&self, events: I) -> Vec<Uuid> {
+    pub(crate) fn dispatch_batch<E: Event, I: IntoIterator<Item = E>>(
+        &self,
+        events: I,
+    ) -> Vec<Uuid> {
         let events = events.into_iter();
         let mut ids = Vec::with_capacity(events.size_hint().0);
         if self.inner.disabled {
             ids.extend(events.map(|_| id::next()));
             return ids;
         }
-        let table = self.inner.table.load();
-        let resolved;
         let name = Name::Static(E::NAME);
-        let route = match table.get(TypeId::of::<E>(), &name, true) {
-            Some(r) => &**r,
-            None => {
-                resolved = self.inner.resolve(TypeId::of::<E>(), &name, true);
-                &*resolved
-            }
-        };
+        let cached = self
+            .inner
+            .table()
+            .get(TypeId::of::<E>(), &name, true)
+            .cloned();
+        let route = cached.unwrap_or_else(|| self.inner.resolve(TypeId::of::<E>(), &name, true));
         for ev in events {
             if ev.__herald_record_name().is_some() {
                 ids.push(self.dispatch(ev, EmitOptions::default(), None));
             } else {
-                ids.push(self.deliver(ev, EmitOptions::default(), name.clone(), route, None));
+                ids.push(self.deliver(ev, &mut EmitOptions::default(), name.clone(), &route, None));
             }
         }
         ids
     }
 
-    pub(crate) async fn dispatch_and_wait<E: Event>(&self, payload: E, opts: EmitOptions) -> Delivery {
+    pub(crate) async fn dispatch_and_wait<E: Event>(
+        &self,
+        payload: E,
+        mut opts: EmitOptions,
+    ) -> Delivery {
         let mut waiter = Waiter::default();
-        let id = self.dispatch_inner(payload, opts, None, Some(&mut waiter));
+        let id = self.dispatch_inner(payload, &mut opts, None, Some(&mut waiter));
         let mut delivery = waiter.delivery;
         delivery.id = id;
         for task in waiter.tasks {
@@ -130,35 +146,49 @@ impl Bus {
     }
 
     #[inline]
-    fn deliver<E: Event>(&self, payload: E, opts: EmitOptions, name: Name, route: &Route, mut wait: Option<&mut Waiter>) -> Uuid {
-        let inner = &*self.inner;
+    fn deliver<E: Event>(
+        &self,
+        payload: E,
+        opts: &mut EmitOptions,
+        name: Name,
+        route: &Route,
+        wait: Option<&mut Waiter>,
+    ) -> Uuid {
         route.stats.emitted.incr();
         if !route.wanted() {
             return id::next();
         }
-        let now = SystemTime::now();
-        let id = id::next_with_ms(id::millis(now));
+        self.deliver_wanted(payload, opts, name, route, wait)
+    }
+
+    fn deliver_wanted<E: Event>(
+        &self,
+        payload: E,
+        opts: &mut EmitOptions,
+        name: Name,
+        route: &Route,
+        mut wait: Option<&mut Waiter>,
+    ) -> Uuid {
+        let inner = &*self.inner;
+        let (now, ms) = id::now();
+        let id = id::next_with_ms(ms);
         let links = opts.links.unwrap_or_else(context::current_links);
-        let mut meta = Meta {
+        let mut meta = Meta::new(
             id,
             name,
-            type_key: E::NAME,
-            version: E::VERSION,
-            kind: E::KIND,
-            phase: opts.phase.or(E::PHASE).unwrap_or_default(),
-            timestamp: now,
-            parent_id: None,
-            root_id: id,
-            correlation_id: id,
-            causation_id: None,
-            priority: opts.priority.unwrap_or_default(),
-            expires_at: opts.ttl.or(E::TTL).and_then(|ttl| now.checked_add(ttl)),
-            duration: opts.duration,
-            extra: opts.extra,
-        };
+            E::NAME,
+            E::VERSION,
+            E::KIND,
+            opts.phase.or(E::PHASE).unwrap_or_default(),
+            now,
+        );
+        meta.priority = opts.priority.unwrap_or_default();
+        meta.expires_at = opts.ttl.or(E::TTL).and_then(|ttl| now.checked_add(ttl));
+        meta.duration = opts.duration;
+        meta.extra = opts.extra.take();
         meta.link(links);
         let expired = meta.expires_at.is_some_and(|at| at <= now);
-        let env = Envelope { meta, payload };
+        let env = Envelope::new(meta, payload);
         if route.needs_record {
             let record = Record::new(env);
             if route.keep {
@@ -197,7 +227,12 @@ impl Bus {
 
     /// Runs the sync handlers inline and schedules the async ones; returns the failures.
     #[inline]
-    fn run_handlers(&self, route: &Route, input: HandlerInput<'_>, wait: &mut Option<&mut Waiter>) -> Vec<(Arc<Subscription>, String)> {
+    fn run_handlers(
+        &self,
+        route: &Route,
+        input: HandlerInput<'_>,
+        wait: &mut Option<&mut Waiter>,
+    ) -> Vec<(Arc<Subscription>, String)> {
         let mut failures = Vec::new();
         if route.subs.is_empty() {
             return failures;
@@ -214,7 +249,8 @@ impl Bus {
             }
             match &sub.callback {
                 Callback::Sync(f) => {
-                    let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(input))).unwrap_or_else(|p| Err(panic_text(&*p)));
+                    let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(input)))
+                        .unwrap_or_else(|p| Err(panic_text(&*p)));
                     match outcome {
                         Ok(()) => {
                             sub.delivered.incr();
@@ -247,7 +283,12 @@ impl Bus {
         failures
     }
 
-    fn spawn_handler(&self, sub: &Arc<Subscription>, fut: BoxFuture, record: Record) -> JoinHandle<TaskOutcome> {
+    fn spawn_handler(
+        &self,
+        sub: &Arc<Subscription>,
+        fut: BoxFuture,
+        record: Record,
+    ) -> JoinHandle<TaskOutcome> {
         self.inner.inflight.fetch_add(1, Ordering::AcqRel);
         let task = HandlerTask {
             links: handler_links(&record),
@@ -278,7 +319,8 @@ impl Bus {
                     envelope: &record,
                     record: Some(&record),
                 };
-                panic::catch_unwind(AssertUnwindSafe(|| f(input))).unwrap_or_else(|p| Err(panic_text(&*p)))
+                panic::catch_unwind(AssertUnwindSafe(|| f(input)))
+                    .unwrap_or_else(|p| Err(panic_text(&*p)))
             }
             Callback::Async(f) => {
                 let fut = f(record.clone());
@@ -316,9 +358,20 @@ impl Inner {
         }
     }
 
-    pub(crate) fn dead_letter(&self, record: Record, sub: &Subscription, error: String, attempts: u32) {
+    pub(crate) fn dead_letter(
+        &self,
+        record: Record,
+        sub: &Subscription,
+        error: String,
+        attempts: u32,
+    ) {
         self.counters.dead_lettered.incr();
-        let evicted = lock(&self.dead).push(DeadLetter::new(record, sub.name.to_string(), error, attempts));
+        let evicted = lock(&self.dead).push(DeadLetter::new(
+            record,
+            sub.name.to_string(),
+            error,
+            attempts,
+        ));
         if evicted {
             self.counters.dropped.incr();
         }

@@ -48,7 +48,10 @@ impl History {
             }
         }
         self.by_id.insert(record.id(), record.clone());
-        self.by_root.entry(record.root_id()).or_default().push_back(record.id());
+        self.by_root
+            .entry(record.root_id())
+            .or_default()
+            .push_back(record.id());
         self.ring.push_back(record);
     }
 
@@ -74,7 +77,12 @@ impl History {
         let mut out: Vec<Record> = match filter.limit {
             // Keep the newest `n`: walk backwards, then restore the order.
             Some(n) => {
-                let mut v: Vec<Record> = candidates.rev().filter(|r| filter.matches(r)).take(n).cloned().collect();
+                let mut v: Vec<Record> = candidates
+                    .rev()
+                    .filter(|r| filter.matches(r))
+                    .take(n)
+                    .cloned()
+                    .collect();
                 v.reverse();
                 v
             }
@@ -86,7 +94,11 @@ impl History {
 
     pub(crate) fn tree(&self, root: Uuid) -> Option<Tree> {
         let ids = self.by_root.get(&root)?;
-        let records: Vec<Record> = ids.iter().filter_map(|id| self.by_id.get(id)).cloned().collect();
+        let records: Vec<Record> = ids
+            .iter()
+            .filter_map(|id| self.by_id.get(id))
+            .cloned()
+            .collect();
         Tree::build(root, records)
     }
 
@@ -194,12 +206,20 @@ impl Filter {
         name_ok
             && self.kind.is_none_or(|k| record.kind() == k)
             && self.phase.is_none_or(|p| record.phase() == p)
-            && self.source.as_deref().is_none_or(|s| record.source() == Some(s))
-            && self.target.as_deref().is_none_or(|t| record.target() == Some(t))
+            && self
+                .source
+                .as_deref()
+                .is_none_or(|s| record.source() == Some(s))
+            && self
+                .target
+                .as_deref()
+                .is_none_or(|t| record.target() == Some(t))
             && self.since.is_none_or(|t| record.timestamp() >= t)
             && self.until.is_none_or(|t| record.timestamp() <= t)
             && self.root.is_none_or(|r| record.root_id() == r)
-            && self.correlation.is_none_or(|c| record.correlation_id() == c)
+            && self
+                .correlation
+                .is_none_or(|c| record.correlation_id() == c)
     }
 }
 
@@ -272,11 +292,20 @@ impl Tree {
         Some(attach(root_record, &mut by_parent))
     }
 
-    fn render(&self, siblings: &[Tree], parent: Option<Uuid>, depth: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    fn render(
+        &self,
+        siblings: &[Tree],
+        parent: Option<Uuid>,
+        depth: usize,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
         let r = &self.record;
         if is_closing(r) {
             let folded = r.causation_id().is_some_and(|c| {
-                Some(c) == parent || siblings.iter().any(|s| s.record.id() == c && s.record.phase() == Phase::Started)
+                Some(c) == parent
+                    || siblings
+                        .iter()
+                        .any(|s| s.record.id() == c && s.record.phase() == Phase::Started)
             });
             if folded {
                 return Ok(());
@@ -296,7 +325,12 @@ impl Tree {
                         write!(f, " in {d:?}")?;
                     }
                     if c.record.phase() == Phase::Failed {
-                        if let Some(err) = c.record.payload_json().get("error").and_then(|e| e.as_str()) {
+                        if let Some(err) = c
+                            .record
+                            .payload_json()
+                            .get("error")
+                            .and_then(|e| e.as_str())
+                        {
                             write!(f, ": {err}")?;
                         }
                     }
@@ -315,7 +349,10 @@ impl Tree {
 }
 
 fn is_closing(r: &Record) -> bool {
-    matches!(r.phase(), Phase::Completed | Phase::Failed | Phase::Cancelled)
+    matches!(
+        r.phase(),
+        Phase::Completed | Phase::Failed | Phase::Cancelled
+    )
 }
 
 impl fmt::Display for Tree {

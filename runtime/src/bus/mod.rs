@@ -10,6 +10,7 @@ mod runtime;
 mod subscribe;
 
 use std::any::TypeId;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -74,6 +75,9 @@ pub struct Bus {
 pub(crate) struct Inner {
     disabled: bool,
     table: ArcSwap<RoutingTable>,
+    /// Changes (to a value never used before, by any bus) after every table publish;
+    /// emitters keep the table in a thread-local while this does not change.
+    version: AtomicU64,
     /// Serializes subscription changes (route caching races harmlessly through `rcu`).
     changes: Mutex<()>,
     history: Option<Mutex<History>>,
@@ -86,6 +90,39 @@ pub(crate) struct Inner {
     next_subscription: AtomicU64,
     #[allow(dead_code)]
     request_timeout: Duration,
+}
+
+/// The routing table this thread used last, with the bus and version it came from.
+struct CachedTable {
+    bus: *const Inner,
+    version: u64,
+    table: Arc<RoutingTable>,
+}
+
+thread_local! {
+    static TABLE_CACHE: Cell<Option<CachedTable>> = const { Cell::new(None) };
+}
+
+/// A routing table on loan from the thread's cache; returned to it on drop.
+pub(crate) struct TableGuard(std::mem::ManuallyDrop<CachedTable>);
+
+impl std::ops::Deref for TableGuard {
+    type Target = RoutingTable;
+
+    #[inline]
+    fn deref(&self) -> &RoutingTable {
+        &self.0.table
+    }
+}
+
+impl Drop for TableGuard {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is taken exactly once, here, and never used afterwards.
+        let entry = unsafe { std::mem::ManuallyDrop::take(&mut self.0) };
+        // A nested emission may have cached its own loan meanwhile; ours replaces it.
+        let _ = TABLE_CACHE.try_with(|c| c.set(Some(entry)));
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -183,6 +220,7 @@ impl Builder {
             inner: Arc::new(Inner {
                 disabled: self.disabled,
                 table: ArcSwap::from_pointee(RoutingTable::new(subs, keep)),
+                version: AtomicU64::new(routing::next_version()),
                 changes: Mutex::new(()),
                 history: keep.then(|| Mutex::new(History::new(self.history))),
                 dead: Mutex::new(DeadLetters::new(self.dead_letters)),
@@ -271,7 +309,11 @@ impl Bus {
 
     /// The records in history, oldest first.
     pub fn history(&self) -> Vec<Record> {
-        self.inner.history.as_ref().map(|h| lock(h).all()).unwrap_or_default()
+        self.inner
+            .history
+            .as_ref()
+            .map(|h| lock(h).all())
+            .unwrap_or_default()
     }
 
     /// One record of the history, by id.
@@ -281,18 +323,29 @@ impl Bus {
 
     /// The records of the history that `filter` matches, oldest first.
     pub fn query(&self, filter: &Filter) -> Vec<Record> {
-        self.inner.history.as_ref().map(|h| lock(h).query(filter)).unwrap_or_default()
+        self.inner
+            .history
+            .as_ref()
+            .map(|h| lock(h).query(filter))
+            .unwrap_or_default()
     }
 
     /// The tree rooted at `root_id`, from history.
     pub fn tree(&self, root_id: Uuid) -> Option<Tree> {
-        self.inner.history.as_ref().and_then(|h| lock(h).tree(root_id))
+        self.inner
+            .history
+            .as_ref()
+            .and_then(|h| lock(h).tree(root_id))
     }
 
     /// Sizes of the history indexes (by id, by root): bounded by the capacity.
     #[doc(hidden)]
     pub fn __history_index_sizes(&self) -> (usize, usize) {
-        self.inner.history.as_ref().map(|h| lock(h).index_sizes()).unwrap_or_default()
+        self.inner
+            .history
+            .as_ref()
+            .map(|h| lock(h).index_sizes())
+            .unwrap_or_default()
     }
 
     fn find(&self, name: &str, f: impl Fn(&Subscription)) -> Result<(), BusError> {
@@ -330,7 +383,13 @@ impl Bus {
 
     /// Every subscription of this bus, in delivery order.
     pub fn subscriptions(&self) -> Vec<SubscriptionInfo> {
-        self.inner.table.load().subs.iter().map(|s| s.info()).collect()
+        self.inner
+            .table
+            .load()
+            .subs
+            .iter()
+            .map(|s| s.info())
+            .collect()
     }
 
     /// A snapshot of the counters.
@@ -338,7 +397,14 @@ impl Bus {
         let c = &self.inner.counters;
         let mut names: std::collections::BTreeMap<String, NameMetrics> = lock(&self.inner.names)
             .iter()
-            .map(|(n, s)| (n.clone(), NameMetrics { emitted: s.emitted.get() }))
+            .map(|(n, s)| {
+                (
+                    n.clone(),
+                    NameMetrics {
+                        emitted: s.emitted.get(),
+                    },
+                )
+            })
             .collect();
         let other = self.inner.other_names.emitted.get();
         if other > 0 {
@@ -379,14 +445,25 @@ impl Bus {
 
     /// Removes a dead letter and returns it.
     pub fn clear_dead_letter(&self, id: Uuid) -> Result<DeadLetter, BusError> {
-        lock(&self.inner.dead).remove(id).ok_or(BusError::UnknownDeadLetter(id))
+        lock(&self.inner.dead)
+            .remove(id)
+            .ok_or(BusError::UnknownDeadLetter(id))
     }
 
     /// Runs the failed handler of a dead letter again on its record. On success the dead
     /// letter is removed; on failure it stays, with one more attempt counted.
     pub async fn retry_dead_letter(&self, id: Uuid) -> Result<Delivery, BusError> {
-        let letter = lock(&self.inner.dead).remove(id).ok_or(BusError::UnknownDeadLetter(id))?;
-        let sub = self.inner.table.load().subs.iter().find(|s| s.name == letter.handler()).cloned();
+        let letter = lock(&self.inner.dead)
+            .remove(id)
+            .ok_or(BusError::UnknownDeadLetter(id))?;
+        let sub = self
+            .inner
+            .table
+            .load()
+            .subs
+            .iter()
+            .find(|s| s.name == letter.handler())
+            .cloned();
         let Some(sub) = sub else {
             lock(&self.inner.dead).push(letter.clone());
             return Err(BusError::UnknownSubscription(letter.handler().to_owned()));
@@ -427,17 +504,48 @@ impl Inner {
         let current = self.table.load();
         let mut subs: Vec<Arc<Subscription>> = current.subs.to_vec();
         subs.push(sub);
-        self.table.store(Arc::new(RoutingTable::new(subs, current.keep)));
+        self.publish(RoutingTable::new(subs, current.keep));
+    }
+
+    /// Replaces the routing table (subscriptions changed).
+    fn publish(&self, table: RoutingTable) {
+        self.table.store(Arc::new(table));
+        self.version
+            .store(routing::next_version(), Ordering::Release);
+    }
+
+    /// The current routing table, without touching its reference count when this
+    /// thread used the same table last time.
+    #[inline]
+    pub(crate) fn table(&self) -> TableGuard {
+        // Read the version before the table: a publish stores the table first, so a
+        // cached table is never older than the version it is cached under.
+        let version = self.version.load(Ordering::Acquire);
+        let key = std::ptr::from_ref(self);
+        let entry = match TABLE_CACHE.with(Cell::take) {
+            Some(c) if c.version == version && std::ptr::eq(c.bus, key) => c,
+            _ => CachedTable {
+                bus: key,
+                version,
+                table: self.table.load_full(),
+            },
+        };
+        TableGuard(std::mem::ManuallyDrop::new(entry))
     }
 
     fn remove_subscription(&self, name: &str) -> bool {
         let _g = lock(&self.changes);
         let current = self.table.load();
-        let subs: Vec<Arc<Subscription>> = current.subs.iter().filter(|s| s.name != name).cloned().collect();
+        let subs: Vec<Arc<Subscription>> = current
+            .subs
+            .iter()
+            .filter(|s| s.name != name)
+            .cloned()
+            .collect();
         if subs.len() == current.subs.len() {
             return false;
         }
-        self.table.store(Arc::new(RoutingTable::new(subs, current.keep)));
+        self.publish(RoutingTable::new(subs, current.keep));
         true
     }
 
@@ -470,7 +578,10 @@ impl Inner {
                 None => Arc::clone(table),
             }
         });
-        resolved.unwrap_or_else(|| Arc::new(self.table.load().resolve(type_id, name.as_str(), stats)))
+        self.version
+            .store(routing::next_version(), Ordering::Release);
+        resolved
+            .unwrap_or_else(|| Arc::new(self.table.load().resolve(type_id, name.as_str(), stats)))
     }
 }
 
@@ -520,6 +631,8 @@ impl Drop for SubscriptionHandle {
 
 impl fmt::Debug for SubscriptionHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SubscriptionHandle").field("name", &self.name).finish()
+        f.debug_struct("SubscriptionHandle")
+            .field("name", &self.name)
+            .finish()
     }
 }

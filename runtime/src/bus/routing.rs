@@ -74,6 +74,11 @@ impl Route {
 
 static EPOCH: AtomicU64 = AtomicU64::new(1);
 
+/// A number no table publish has used before.
+pub(crate) fn next_version() -> u64 {
+    EPOCH.fetch_add(1, Ordering::Relaxed)
+}
+
 #[derive(Clone)]
 pub(crate) struct RoutingTable {
     pub(crate) epoch: u64,
@@ -88,7 +93,11 @@ pub(crate) struct RoutingTable {
 
 impl RoutingTable {
     pub(crate) fn new(mut subs: Vec<Arc<Subscription>>, keep: bool) -> RoutingTable {
-        subs.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)));
+        subs.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then_with(|| a.name.cmp(&b.name))
+        });
         RoutingTable {
             epoch: EPOCH.fetch_add(1, Ordering::Relaxed),
             subs: subs.into(),
@@ -102,7 +111,12 @@ impl RoutingTable {
     /// The cached route of records of `type_id` named `name`; `is_type_name` says the
     /// name is the type's own `NAME`.
     #[inline]
-    pub(crate) fn get(&self, type_id: TypeId, name: &Name, is_type_name: bool) -> Option<&Arc<Route>> {
+    pub(crate) fn get(
+        &self,
+        type_id: TypeId,
+        name: &Name,
+        is_type_name: bool,
+    ) -> Option<&Arc<Route>> {
         if is_type_name {
             self.typed.get(&type_id)
         } else {
@@ -111,7 +125,12 @@ impl RoutingTable {
     }
 
     pub(crate) fn resolve(&self, type_id: TypeId, name: &str, stats: Arc<NameStats>) -> Route {
-        let subs: Vec<Arc<Subscription>> = self.subs.iter().filter(|s| s.routes(type_id, name)).cloned().collect();
+        let subs: Vec<Arc<Subscription>> = self
+            .subs
+            .iter()
+            .filter(|s| s.routes(type_id, name))
+            .cloned()
+            .collect();
         let needs_record = self.keep || subs.iter().any(|s| s.is_async() || s.wants_record);
         Route {
             subs: subs.into(),
@@ -122,7 +141,13 @@ impl RoutingTable {
     }
 
     /// A copy with `route` cached, or `None` when the cache for dynamic names is full.
-    pub(crate) fn with_route(&self, type_id: TypeId, name: &Name, is_type_name: bool, route: Arc<Route>) -> Option<RoutingTable> {
+    pub(crate) fn with_route(
+        &self,
+        type_id: TypeId,
+        name: &Name,
+        is_type_name: bool,
+        route: Arc<Route>,
+    ) -> Option<RoutingTable> {
         let mut next = self.clone();
         if is_type_name {
             next.typed.insert(type_id, route);
@@ -131,7 +156,10 @@ impl RoutingTable {
                 return None;
             }
             next.named_count += 1;
-            next.named.entry(name.clone()).or_default().insert(type_id, route);
+            next.named
+                .entry(name.clone())
+                .or_default()
+                .insert(type_id, route);
         }
         Some(next)
     }

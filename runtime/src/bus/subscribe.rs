@@ -12,7 +12,8 @@ use crate::envelope::{Envelope, Record};
 use crate::event::{Event, Kind, Phase, Priority};
 use crate::glob::Glob;
 use crate::subscription::{
-    call_record, call_typed, when_record, when_typed, Callback, HandlerInput, HandlerReturn, PredicateFn, SubscriptionSpec,
+    call_record, call_typed, when_record, when_typed, Callback, HandlerInput, HandlerReturn,
+    PredicateFn, SubscriptionSpec,
 };
 
 /// Marker for a [`Subscriber`] routing on the event type `T`.
@@ -100,8 +101,18 @@ impl<'a, K> Subscriber<'a, K> {
         self
     }
 
-    fn finish(self, event: Option<(TypeId, &'static str)>, wants_record: bool, callback: Callback, default_name: &str) -> SubscriptionHandle {
-        let n = self.bus.inner.next_subscription.fetch_add(1, Ordering::Relaxed);
+    fn finish(
+        self,
+        event: Option<(TypeId, &'static str)>,
+        wants_record: bool,
+        callback: Callback,
+        default_name: &str,
+    ) -> SubscriptionHandle {
+        let n = self
+            .bus
+            .inner
+            .next_subscription
+            .fetch_add(1, Ordering::Relaxed);
         let name = self.name.unwrap_or_else(|| format!("{default_name}#{n}"));
         self.bus.add(SubscriptionSpec {
             name: Cow::Owned(name),
@@ -122,13 +133,20 @@ impl<'a, K> Subscriber<'a, K> {
 impl<T: Event> Subscriber<'_, Typed<T>> {
     /// Only events for which `predicate` holds.
     pub fn when(mut self, predicate: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
-        self.when = Some(Arc::new(move |input: HandlerInput<'_>| when_typed::<T>(input, &predicate)));
+        self.when = Some(Arc::new(move |input: HandlerInput<'_>| {
+            when_typed::<T>(input, &predicate)
+        }));
         self
     }
 
     /// Subscribes `f`; dropping the handle unsubscribes.
-    pub fn handle<R: HandlerReturn>(self, f: impl Fn(&Envelope<T>) -> R + Send + Sync + 'static) -> SubscriptionHandle {
-        let callback = Callback::Sync(Arc::new(move |input: HandlerInput<'_>| call_typed::<T, R>(input, &f)));
+    pub fn handle<R: HandlerReturn>(
+        self,
+        f: impl Fn(&Envelope<T>) -> R + Send + Sync + 'static,
+    ) -> SubscriptionHandle {
+        let callback = Callback::Sync(Arc::new(move |input: HandlerInput<'_>| {
+            call_typed::<T, R>(input, &f)
+        }));
         self.finish(Some((TypeId::of::<T>(), T::NAME)), false, callback, T::NAME)
     }
 }
@@ -136,14 +154,24 @@ impl<T: Event> Subscriber<'_, Typed<T>> {
 impl Subscriber<'_, Pattern> {
     /// Only records for which `predicate` holds.
     pub fn when(mut self, predicate: impl Fn(&Record) -> bool + Send + Sync + 'static) -> Self {
-        self.when = Some(Arc::new(move |input: HandlerInput<'_>| when_record(input, &predicate)));
+        self.when = Some(Arc::new(move |input: HandlerInput<'_>| {
+            when_record(input, &predicate)
+        }));
         self
     }
 
     /// Subscribes `f`; dropping the handle unsubscribes.
-    pub fn handle<R: HandlerReturn>(self, f: impl Fn(&Record) -> R + Send + Sync + 'static) -> SubscriptionHandle {
-        let callback = Callback::Sync(Arc::new(move |input: HandlerInput<'_>| call_record(input, &f)));
-        let default_name = self.pattern.as_ref().map_or_else(String::new, |g| g.as_str().to_owned());
+    pub fn handle<R: HandlerReturn>(
+        self,
+        f: impl Fn(&Record) -> R + Send + Sync + 'static,
+    ) -> SubscriptionHandle {
+        let callback = Callback::Sync(Arc::new(move |input: HandlerInput<'_>| {
+            call_record(input, &f)
+        }));
+        let default_name = self
+            .pattern
+            .as_ref()
+            .map_or_else(String::new, |g| g.as_str().to_owned());
         self.finish(None, true, callback, &default_name)
     }
 }
@@ -164,13 +192,20 @@ impl Bus {
     ///
     /// For a handler that returns something (a `Result`, or an event to emit as a
     /// child), or that needs filters and a priority, use [`Bus::on`].
-    pub fn subscribe<T: Event>(&self, f: impl Fn(&Envelope<T>) + Send + Sync + 'static) -> SubscriptionHandle {
+    pub fn subscribe<T: Event>(
+        &self,
+        f: impl Fn(&Envelope<T>) + Send + Sync + 'static,
+    ) -> SubscriptionHandle {
         self.on::<T>().handle(f)
     }
 
     /// Subscribes a sync closure to every record whose name matches `pattern` (`*` one
     /// segment, `**` zero or more). Dropping the handle unsubscribes.
-    pub fn subscribe_pattern(&self, pattern: &str, f: impl Fn(&Record) + Send + Sync + 'static) -> SubscriptionHandle {
+    pub fn subscribe_pattern(
+        &self,
+        pattern: &str,
+        f: impl Fn(&Record) + Send + Sync + 'static,
+    ) -> SubscriptionHandle {
         self.on_pattern(pattern).handle(f)
     }
 }

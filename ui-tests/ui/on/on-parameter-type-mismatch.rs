@@ -1,4 +1,4 @@
-use herald::{on, Event, Record};
+use herald::{on, Event};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Event)]

@@ -28,6 +28,23 @@ impl Repository for Memory {
     }
 }
 
+trait Job {
+    fn run(&self) -> impl Future<Output = u32> + Send;
+}
+
+struct Nightly;
+
+impl Job for Nightly {
+    #[instrument_events(ret)]
+    async fn run(&self) -> u32 {
+        7
+    }
+}
+
+fn assert_send<T: Send>(value: T) -> T {
+    value
+}
+
 trait Named {
     #[instrument_events]
     fn label(&self) -> String {
@@ -42,4 +59,6 @@ fn main() {
     drop(m.save(String::from("a")));
     drop(m.load(0));
     assert_eq!(m.label(), "named");
+    drop(assert_send(Nightly.run()));
+    drop(assert_send(m.load(1)));
 }

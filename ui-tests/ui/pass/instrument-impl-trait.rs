@@ -27,7 +27,19 @@ fn closure() -> impl Fn(u32) -> u32 {
     |x| x + 1
 }
 
+#[instrument_events]
+fn give_up(reason: &str) -> ! {
+    panic!("{reason}")
+}
+
+#[instrument_events]
+async fn give_up_later(reason: String) -> ! {
+    panic!("{reason}")
+}
+
 fn main() {
+    let _: fn(&str) -> ! = give_up;
+    drop(give_up_later(String::new()));
     assert_eq!(evens(5).count(), 3);
     assert_eq!(boxed(0).count(), 0);
     assert_eq!(closure()(1), 2);
