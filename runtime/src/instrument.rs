@@ -7,14 +7,14 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::SystemTime;
 
-use arc_swap::ArcSwapOption;
 use uuid::Uuid;
 
-use crate::bus::{Bus, EmitOptions, Route};
+use crate::bus::{Bus, EmitOptions};
 use crate::context;
 use crate::envelope::{Links, Name};
 use crate::event::{short_type_name, snake_case, Event, Phase};
@@ -26,39 +26,17 @@ pub struct Site {
     op: &'static str,
     method: bool,
     root: bool,
-    names: OnceLock<Arc<SiteNames>>,
-    routes: ArcSwapOption<SiteRoutes>,
+    names: OnceLock<SiteNames>,
+    /// Which lifecycle records are wanted on the bus whose routing epoch is stored
+    /// above the low four bits (0: nothing cached yet).
+    wanted: AtomicU64,
 }
 
-/// The routes of a site's four lifecycle records on one routing table.
-struct SiteRoutes {
-    epoch: u64,
-    names: Arc<SiteNames>,
-    started: Arc<Route>,
-    completed: Arc<Route>,
-    failed: Arc<Route>,
-    cancelled: Arc<Route>,
-    /// Whether any closing record is wanted (then the call is timed).
-    timed: bool,
-}
-
-impl SiteRoutes {
-    fn new(bus: &Bus, epoch: u64, names: Arc<SiteNames>) -> SiteRoutes {
-        let started = bus.route(TypeId::of::<Started>(), &names.started);
-        let completed = bus.route(TypeId::of::<Completed>(), &names.completed);
-        let failed = bus.route(TypeId::of::<Failed>(), &names.failed);
-        let cancelled = bus.route(TypeId::of::<Cancelled>(), &names.cancelled);
-        SiteRoutes {
-            epoch,
-            timed: completed.wanted() || failed.wanted() || cancelled.wanted(),
-            names,
-            started,
-            completed,
-            failed,
-            cancelled,
-        }
-    }
-}
+const STARTED: u8 = 1;
+const COMPLETED: u8 = 2;
+const FAILED: u8 = 4;
+const CANCELLED: u8 = 8;
+const CLOSING: u8 = COMPLETED | FAILED | CANCELLED;
 
 struct SiteNames {
     /// For method sites: the `type_name::<Self>()` the names were computed from.
@@ -71,15 +49,65 @@ struct SiteNames {
 }
 
 impl SiteNames {
-    fn new(self_type: &'static str, op: Cow<'static, str>) -> SiteNames {
-        let name = |suffix: &str| Name::Shared(format!("{op}.{suffix}").into());
+    /// Names computed once per site and kept for the program's life (bounded by the
+    /// number of call sites), so that emitting them never allocates.
+    fn leaked(self_type: &'static str, op: &'static str) -> SiteNames {
+        let name = |suffix: &str| -> Name {
+            Name::Static(Box::leak(format!("{op}.{suffix}").into_boxed_str()))
+        };
         SiteNames {
             self_type,
             started: name("started"),
             completed: name("completed"),
             failed: name("failed"),
             cancelled: name("cancelled"),
-            op,
+            op: Cow::Borrowed(op),
+        }
+    }
+
+    /// Names for one call (a blanket impl whose `Self` differs from the cached one).
+    fn owned(self_type: &'static str, op: String) -> SiteNames {
+        let name = |suffix: &str| -> Name { Name::Shared(format!("{op}.{suffix}").into()) };
+        SiteNames {
+            self_type,
+            started: name("started"),
+            completed: name("completed"),
+            failed: name("failed"),
+            cancelled: name("cancelled"),
+            op: Cow::Owned(op),
+        }
+    }
+
+    /// Which of the four records `bus` wants.
+    fn wanted_on(&self, bus: &Bus) -> u8 {
+        let mut flags = 0;
+        for (flag, type_id, name) in [
+            (STARTED, TypeId::of::<Started>(), &self.started),
+            (COMPLETED, TypeId::of::<Completed>(), &self.completed),
+            (FAILED, TypeId::of::<Failed>(), &self.failed),
+            (CANCELLED, TypeId::of::<Cancelled>(), &self.cancelled),
+        ] {
+            if bus.route(type_id, name).wanted() {
+                flags |= flag;
+            }
+        }
+        flags
+    }
+}
+
+/// A site's names, borrowed for the program's life or owned by one call.
+enum NamesRef {
+    Static(&'static SiteNames),
+    Owned(Box<SiteNames>),
+}
+
+impl std::ops::Deref for NamesRef {
+    type Target = SiteNames;
+
+    fn deref(&self) -> &SiteNames {
+        match self {
+            NamesRef::Static(n) => n,
+            NamesRef::Owned(n) => n,
         }
     }
 }
@@ -92,7 +120,7 @@ impl Site {
             method: false,
             root,
             names: OnceLock::new(),
-            routes: ArcSwapOption::const_empty(),
+            wanted: AtomicU64::new(0),
         }
     }
 
@@ -103,50 +131,45 @@ impl Site {
             method: true,
             root,
             names: OnceLock::new(),
-            routes: ArcSwapOption::const_empty(),
+            wanted: AtomicU64::new(0),
         }
     }
 
-    /// The lifecycle names of this site; `None` when `Self` differs from the cached
-    /// one (a blanket impl: one site, several types), with names computed afresh.
-    fn names(
-        &'static self,
-        self_type: fn() -> &'static str,
-    ) -> Result<&'static Arc<SiteNames>, Arc<SiteNames>> {
+    fn method_op(&self, ty: &'static str) -> String {
+        format!("{}.{}", snake_case(short_type_name(ty)), self.op)
+    }
+
+    /// The lifecycle names of this site for this call.
+    fn names(&'static self, self_type: fn() -> &'static str) -> NamesRef {
         if !self.method {
-            return Ok(self
-                .names
-                .get_or_init(|| Arc::new(SiteNames::new("", Cow::Borrowed(self.op)))));
+            return NamesRef::Static(self.names.get_or_init(|| SiteNames::leaked("", self.op)));
         }
         let ty = self_type();
-        let compute = || {
-            let op = format!("{}.{}", snake_case(short_type_name(ty)), self.op);
-            Arc::new(SiteNames::new(ty, Cow::Owned(op)))
-        };
-        let cached = self.names.get_or_init(compute);
+        let cached = self
+            .names
+            .get_or_init(|| SiteNames::leaked(ty, Box::leak(self.method_op(ty).into_boxed_str())));
         if cached.self_type == ty {
-            Ok(cached)
+            NamesRef::Static(cached)
         } else {
-            Err(compute())
+            // A blanket impl: one site, several `Self` types.
+            NamesRef::Owned(Box::new(SiteNames::owned(ty, self.method_op(ty))))
         }
     }
 
-    /// The routes of this site on `bus`, cached per routing-table epoch.
-    fn routes(&'static self, bus: &Bus, self_type: fn() -> &'static str) -> Arc<SiteRoutes> {
-        let epoch = bus.epoch();
-        match self.names(self_type) {
-            Ok(names) => {
-                if let Some(cached) = &*self.routes.load() {
-                    if cached.epoch == epoch && Arc::ptr_eq(&cached.names, names) {
-                        return Arc::clone(cached);
-                    }
-                }
-                let fresh = Arc::new(SiteRoutes::new(bus, epoch, names.clone()));
-                self.routes.store(Some(fresh.clone()));
-                fresh
-            }
-            Err(names) => Arc::new(SiteRoutes::new(bus, epoch, names)),
+    /// Which lifecycle records `bus` wants from this site, cached per routing epoch.
+    fn wanted(&self, bus: &Bus, names: &NamesRef) -> u8 {
+        if let NamesRef::Owned(n) = names {
+            return n.wanted_on(bus);
         }
+        let epoch = bus.epoch();
+        let packed = self.wanted.load(Ordering::Relaxed);
+        if packed >> 4 == epoch {
+            return (packed & 0xf) as u8;
+        }
+        let flags = names.wanted_on(bus);
+        self.wanted
+            .store((epoch << 4) | u64::from(flags), Ordering::Relaxed);
+        flags
     }
 }
 
@@ -170,11 +193,13 @@ pub struct Call {
 
 struct CallState {
     bus: Option<Bus>,
-    routes: Arc<SiteRoutes>,
+    names: NamesRef,
+    wanted: u8,
     started_id: Uuid,
     /// Links of the started event (and of its closing event).
     links: Links,
-    start: Option<Instant>,
+    /// Wall-clock start, when a closing record is wanted (for its duration).
+    start: Option<SystemTime>,
 }
 
 fn catch<R>(f: impl FnOnce() -> R) -> Option<R> {
@@ -188,7 +213,7 @@ impl Call {
         self_type: fn() -> &'static str,
         args: impl FnOnce(&mut Args),
     ) -> Call {
-        Call::begin(site, self_type, false, |bus, names, opts, route| {
+        Call::begin(site, self_type, false, |bus, names, opts| {
             let mut recorded = Args::default();
             let args = match catch(|| args(&mut recorded)) {
                 Some(()) => recorded.0,
@@ -198,7 +223,7 @@ impl Call {
                 operation: names.op.clone(),
                 args,
             };
-            bus.dispatch(ev, opts, Some(route))
+            bus.dispatch(ev, opts, None)
         })
     }
 
@@ -209,11 +234,8 @@ impl Call {
         self_type: fn() -> &'static str,
         factory: impl FnOnce() -> E,
     ) -> Call {
-        Call::begin(
-            site,
-            self_type,
-            true,
-            |bus, names, mut opts, route| match catch(factory) {
+        Call::begin(site, self_type, true, |bus, names, mut opts| {
+            match catch(factory) {
                 Some(ev) => {
                     opts.name = None;
                     bus.dispatch(ev, opts, None)
@@ -224,37 +246,41 @@ impl Call {
                         args: Vec::new(),
                     },
                     opts,
-                    Some(route),
+                    None,
                 ),
-            },
-        )
+            }
+        })
     }
 
     fn begin(
         site: &'static Site,
         self_type: fn() -> &'static str,
         custom: bool,
-        emit_started: impl FnOnce(&Bus, &SiteNames, EmitOptions, &Route) -> Uuid,
+        emit_started: impl FnOnce(&Bus, &SiteNames, EmitOptions) -> Uuid,
     ) -> Call {
         context::with_current_bus(|bus| {
             if bus.is_disabled() {
                 return Call { state: None };
             }
-            let routes = site.routes(bus, self_type);
+            let names = site.names(self_type);
+            let wanted = site.wanted(bus, &names);
             let current = context::current_links();
             let links = if site.root {
                 Links::new(None, None, current.correlation(), current.causation())
             } else {
                 current
             };
-            let started_id = if custom || routes.started.wanted() {
+            let emit = custom || wanted & STARTED != 0;
+            let now = (emit || wanted & CLOSING != 0).then(crate::id::now);
+            let started_id = if emit {
                 let opts = EmitOptions {
-                    name: Some(routes.names.started.clone()),
+                    name: Some(names.started.clone()),
                     links: Some(links),
                     phase: Some(Phase::Started),
+                    now,
                     ..EmitOptions::default()
                 };
-                emit_started(bus, &routes.names, opts, &routes.started)
+                emit_started(bus, &names, opts)
             } else {
                 crate::id::next()
             };
@@ -267,8 +293,9 @@ impl Call {
             Call {
                 state: Some(CallState {
                     bus: context::current_bus_override(),
-                    start: routes.timed.then(Instant::now),
-                    routes,
+                    start: now.filter(|_| wanted & CLOSING != 0).map(|(t, _)| t),
+                    names,
+                    wanted,
                     started_id,
                     links,
                 }),
@@ -359,33 +386,31 @@ impl CallState {
         lifecycle: Option<Lifecycle>,
         ev: impl FnOnce(&SiteNames) -> E,
     ) {
-        let routes = &*self.routes;
-        let (name, route) = match lifecycle {
-            Some(Lifecycle::Completed) => (
-                Some(routes.names.completed.clone()),
-                Some(&*routes.completed),
-            ),
-            Some(Lifecycle::Failed) => (Some(routes.names.failed.clone()), Some(&*routes.failed)),
-            Some(Lifecycle::Cancelled) => (
-                Some(routes.names.cancelled.clone()),
-                Some(&*routes.cancelled),
-            ),
-            None => (None, None),
+        let names = &*self.names;
+        let (name, flag) = match lifecycle {
+            Some(Lifecycle::Completed) => (Some(names.completed.clone()), COMPLETED),
+            Some(Lifecycle::Failed) => (Some(names.failed.clone()), FAILED),
+            Some(Lifecycle::Cancelled) => (Some(names.cancelled.clone()), CANCELLED),
+            None => (None, CLOSING),
         };
-        if route.is_some_and(|r| !r.wanted()) {
+        if lifecycle.is_some() && self.wanted & flag == 0 {
             return;
         }
+        let now = crate::id::now();
         let opts = EmitOptions {
             name,
             links: Some(self.links.caused_by(Some(self.started_id))),
             phase: Some(phase),
-            duration: self.start.map(|s| s.elapsed()),
+            duration: self
+                .start
+                .map(|s| now.0.duration_since(s).unwrap_or_default()),
+            now: Some(now),
             ..EmitOptions::default()
         };
-        let payload = ev(&routes.names);
+        let payload = ev(names);
         match &self.bus {
-            Some(bus) => bus.dispatch(payload, opts, route),
-            None => crate::bus::global().dispatch(payload, opts, route),
+            Some(bus) => bus.dispatch(payload, opts, None),
+            None => crate::bus::global().dispatch(payload, opts, None),
         };
     }
 }

@@ -59,6 +59,9 @@
 
 #![warn(missing_docs)]
 
+// Lets the derives and attribute macros (which name `::herald::...`) expand inside this crate.
+extern crate self as herald;
+
 pub mod bus;
 mod context;
 mod envelope;
@@ -69,6 +72,7 @@ mod id;
 mod instrument;
 mod json;
 mod lifecycle;
+pub mod ops;
 pub mod registry;
 mod subscription;
 mod time_fmt;

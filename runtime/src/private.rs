@@ -31,3 +31,10 @@ pub const fn duration_from_nanos(nanos: u64) -> ::core::time::Duration {
 pub fn debug_text<T: ?Sized + ::core::fmt::Debug>(value: &T) -> String {
     ::std::format!("{value:?}")
 }
+
+/// Calls `f` with `value`; lets a closure literal's parameter type be inferred from
+/// the value (`completed = |v| ..`, `failed = |e| ..`).
+#[inline]
+pub fn call_with<A: ?Sized, R>(value: &A, f: impl FnOnce(&A) -> R) -> R {
+    f(value)
+}

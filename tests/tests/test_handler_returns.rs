@@ -110,7 +110,10 @@ async fn returned_events_are_children_of_the_handled_event() {
     assert_eq!(children_of(&bus, &cmd), ["rt.later", "rt.reply"]);
     let letters = bus.dead_letters();
     assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].handler(), "test_routing::returned::checked");
+    assert_eq!(
+        letters[0].handler(),
+        "test_handler_returns::returned::checked"
+    );
     assert_eq!(letters[0].error(), "101 is too large");
     assert_eq!(letters[0].record().id(), odd.id);
 }

@@ -158,7 +158,7 @@ fn finish(model: &Instrumented) -> TokenStream {
     if model.returns_result() {
         let ok = match (&model.completed, model.ret) {
             (Some(completed), _) => quote! {
-                ::core::result::Result::Ok(__herald_ok) => __herald_call.completed_with(|| (#completed)(__herald_ok)),
+                ::core::result::Result::Ok(__herald_ok) => __herald_call.completed_with(|| ::herald::__private::call_with(__herald_ok, #completed)),
             },
             (None, true) => quote! {
                 ::core::result::Result::Ok(_) => __herald_call.completed(|| #recorded),
@@ -176,7 +176,7 @@ fn finish(model: &Instrumented) -> TokenStream {
         };
         let err = match &model.failed {
             Some(failed) => quote! {
-                ::core::result::Result::Err(__herald_err) => __herald_call.failed_with(#text, || (#failed)(__herald_err)),
+                ::core::result::Result::Err(__herald_err) => __herald_call.failed_with(#text, || ::herald::__private::call_with(__herald_err, #failed)),
             },
             None => quote! {
                 ::core::result::Result::Err(__herald_err) => __herald_call.failed(#text),
@@ -191,7 +191,7 @@ fn finish(model: &Instrumented) -> TokenStream {
     } else {
         match (&model.completed, model.ret) {
             (Some(completed), _) => quote! {
-                |__herald_call: ::herald::__private::Call, __herald_out| __herald_call.completed_with(|| (#completed)(__herald_out))
+                |__herald_call: ::herald::__private::Call, __herald_out| __herald_call.completed_with(|| ::herald::__private::call_with(__herald_out, #completed))
             },
             (None, true) => quote! {
                 |__herald_call: ::herald::__private::Call, __herald_out| __herald_call.completed(|| #recorded)

@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     /// Changes (to a value never used before, by any bus) after every table publish;
     /// emitters keep the table in a thread-local while this does not change.
     version: AtomicU64,
+    /// The epoch of the current table: changes only when subscriptions change.
+    epoch: AtomicU64,
     /// Serializes subscription changes (route caching races harmlessly through `rcu`).
     changes: Mutex<()>,
     history: Option<Mutex<History>>,
@@ -216,11 +218,14 @@ impl Builder {
             }
         }
         let keep = self.history > 0 && !self.disabled;
+        let table = RoutingTable::new(subs, keep);
+        let epoch = table.epoch;
         Bus {
             inner: Arc::new(Inner {
                 disabled: self.disabled,
-                table: ArcSwap::from_pointee(RoutingTable::new(subs, keep)),
+                table: ArcSwap::from_pointee(table),
                 version: AtomicU64::new(routing::next_version()),
+                epoch: AtomicU64::new(epoch),
                 changes: Mutex::new(()),
                 history: keep.then(|| Mutex::new(History::new(self.history))),
                 dead: Mutex::new(DeadLetters::new(self.dead_letters)),
@@ -494,7 +499,7 @@ impl Bus {
 
     /// The epoch of the current routing table (changes when subscriptions change).
     pub(crate) fn epoch(&self) -> u64 {
-        self.inner.table.load().epoch
+        self.inner.epoch.load(Ordering::Acquire)
     }
 }
 
@@ -509,7 +514,9 @@ impl Inner {
 
     /// Replaces the routing table (subscriptions changed).
     fn publish(&self, table: RoutingTable) {
+        let epoch = table.epoch;
         self.table.store(Arc::new(table));
+        self.epoch.store(epoch, Ordering::Release);
         self.version
             .store(routing::next_version(), Ordering::Release);
     }
