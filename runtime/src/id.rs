@@ -64,35 +64,58 @@ pub(crate) fn millis(t: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The wall clock, and the same instant in milliseconds since the Unix epoch (for ids),
-/// from one clock read.
+/// One reading of the wall clock, in nanoseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Stamp(u64);
+
+impl Stamp {
+    #[inline]
+    pub(crate) fn system_time(self) -> SystemTime {
+        UNIX_EPOCH + std::time::Duration::from_nanos(self.0)
+    }
+
+    #[inline]
+    pub(crate) fn millis(self) -> u64 {
+        self.0 / 1_000_000
+    }
+
+    /// Time from `earlier` to `self` (zero if the clock went backwards).
+    #[inline]
+    pub(crate) fn since(self, earlier: Stamp) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+}
+
+/// Reads the wall clock once.
 #[cfg(target_os = "linux")]
 #[inline]
-pub(crate) fn now() -> (SystemTime, u64) {
+pub(crate) fn now() -> Stamp {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_REALTIME always exists.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    match (u64::try_from(ts.tv_sec), u32::try_from(ts.tv_nsec)) {
-        (Ok(secs), Ok(nanos)) if rc == 0 => (
-            UNIX_EPOCH + std::time::Duration::new(secs, nanos),
-            secs * 1000 + u64::from(nanos) / 1_000_000,
-        ),
-        _ => {
-            let t = SystemTime::now();
-            (t, millis(t))
+    match (u64::try_from(ts.tv_sec), u64::try_from(ts.tv_nsec)) {
+        (Ok(secs), Ok(nanos)) if rc == 0 => {
+            Stamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
         }
+        _ => stamp_of(SystemTime::now()),
     }
 }
 
-/// The wall clock, and the same instant in milliseconds since the Unix epoch.
+/// Reads the wall clock once.
 #[cfg(not(target_os = "linux"))]
 #[inline]
-pub(crate) fn now() -> (SystemTime, u64) {
-    let t = SystemTime::now();
-    (t, millis(t))
+pub(crate) fn now() -> Stamp {
+    stamp_of(SystemTime::now())
+}
+
+fn stamp_of(t: SystemTime) -> Stamp {
+    Stamp(
+        t.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+    )
 }
 
 /// The wall clock at a few milliseconds' resolution, for a few nanoseconds.

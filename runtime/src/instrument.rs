@@ -10,7 +10,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
 
 use uuid::Uuid;
 
@@ -199,7 +198,7 @@ struct CallState {
     /// Links of the started event (and of its closing event).
     links: Links,
     /// Wall-clock start, when a closing record is wanted (for its duration).
-    start: Option<SystemTime>,
+    start: Option<crate::id::Stamp>,
 }
 
 fn catch<R>(f: impl FnOnce() -> R) -> Option<R> {
@@ -293,7 +292,7 @@ impl Call {
             Call {
                 state: Some(CallState {
                     bus: context::current_bus_override(),
-                    start: now.filter(|_| wanted & CLOSING != 0).map(|(t, _)| t),
+                    start: now.filter(|_| wanted & CLOSING != 0),
                     names,
                     wanted,
                     started_id,
@@ -401,9 +400,7 @@ impl CallState {
             name,
             links: Some(self.links.caused_by(Some(self.started_id))),
             phase: Some(phase),
-            duration: self
-                .start
-                .map(|s| now.0.duration_since(s).unwrap_or_default()),
+            duration: self.start.map(|s| now.since(s)),
             now: Some(now),
             ..EmitOptions::default()
         };

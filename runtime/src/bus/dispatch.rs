@@ -170,7 +170,8 @@ impl Bus {
         mut wait: Option<&mut Waiter>,
     ) -> Uuid {
         let inner = &*self.inner;
-        let (now, ms) = opts.now.take().unwrap_or_else(id::now);
+        let stamp = opts.now.take().unwrap_or_else(id::now);
+        let (now, ms) = (stamp.system_time(), stamp.millis());
         let id = id::next_with_ms(ms);
         let links = opts.links.unwrap_or_else(context::current_links);
         let mut meta = Meta::new(

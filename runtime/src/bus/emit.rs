@@ -1,6 +1,6 @@
 //! The emit builder ([`Emit`]) and the outcome of [`Bus::emit_and_wait`] ([`Delivery`]).
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -18,7 +18,7 @@ pub(crate) struct EmitOptions {
     pub(crate) priority: Option<Priority>,
     pub(crate) ttl: Option<Duration>,
     /// A clock reading already taken (wall clock, and milliseconds for the id).
-    pub(crate) now: Option<(SystemTime, u64)>,
+    pub(crate) now: Option<crate::id::Stamp>,
     pub(crate) extra: Option<Box<Extra>>,
 }
 

@@ -88,6 +88,9 @@ pub(crate) struct RoutingTable {
     pub(crate) keep: bool,
     typed: HashMap<TypeId, Arc<Route>, FxBuild>,
     named: HashMap<Name, HashMap<TypeId, Arc<Route>, FxBuild>, FxBuild>,
+    /// Static names (lifecycle names of call sites) keyed by address and length:
+    /// cheaper to hash than their text.
+    by_address: HashMap<(usize, usize, TypeId), Arc<Route>, FxBuild>,
     named_count: usize,
 }
 
@@ -104,6 +107,7 @@ impl RoutingTable {
             keep,
             typed: HashMap::default(),
             named: HashMap::default(),
+            by_address: HashMap::default(),
             named_count: 0,
         }
     }
@@ -117,10 +121,12 @@ impl RoutingTable {
         name: &Name,
         is_type_name: bool,
     ) -> Option<&Arc<Route>> {
-        if is_type_name {
-            self.typed.get(&type_id)
-        } else {
-            self.named.get(name.as_str())?.get(&type_id)
+        match name {
+            _ if is_type_name => self.typed.get(&type_id),
+            Name::Static(s) => self
+                .by_address
+                .get(&(s.as_ptr() as usize, s.len(), type_id)),
+            Name::Shared(_) => self.named.get(name.as_str())?.get(&type_id),
         }
     }
 
@@ -156,10 +162,18 @@ impl RoutingTable {
                 return None;
             }
             next.named_count += 1;
-            next.named
-                .entry(name.clone())
-                .or_default()
-                .insert(type_id, route);
+            match name {
+                Name::Static(s) => {
+                    next.by_address
+                        .insert((s.as_ptr() as usize, s.len(), type_id), route);
+                }
+                Name::Shared(_) => {
+                    next.named
+                        .entry(name.clone())
+                        .or_default()
+                        .insert(type_id, route);
+                }
+            }
         }
         Some(next)
     }

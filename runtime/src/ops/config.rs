@@ -64,7 +64,9 @@ impl Config {
     /// `min(backoff_base * 2^retry, backoff_cap)`.
     pub fn backoff(&self, retry: u32) -> Duration {
         let factor = 1u32.checked_shl(retry).unwrap_or(u32::MAX);
-        self.backoff_base.checked_mul(factor).map_or(self.backoff_cap, |d| d.min(self.backoff_cap))
+        self.backoff_base
+            .checked_mul(factor)
+            .map_or(self.backoff_cap, |d| d.min(self.backoff_cap))
     }
 }
 

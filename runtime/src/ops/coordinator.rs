@@ -260,7 +260,11 @@ impl Inner {
         let target = op.target;
         let mut shard = self.targets.lock(&target);
         let st = shard.entry(target).or_default();
-        if st.executing.as_ref().is_some_and(|running| op.effective > running.effective) {
+        if st
+            .executing
+            .as_ref()
+            .is_some_and(|running| op.effective > running.effective)
+        {
             self.counters.executing_protections.incr();
         }
         let free = st.executing.is_none() && !st.waiting_for_slot;
@@ -413,11 +417,12 @@ impl Inner {
     }
 
     fn spawn(&self, runner: Runner) {
-        match (tokio::runtime::Handle::try_current(), &self.runtime) {
-            (Ok(handle), _) | (Err(_), Some(handle)) => {
-                handle.spawn(runner);
-            }
-            (Err(_), None) => panic!("herald::ops: an operation must start, but there is no tokio runtime"),
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(runner);
+        } else if let Some(handle) = &self.runtime {
+            handle.spawn(runner);
+        } else {
+            panic!("herald::ops: an operation must start, but there is no tokio runtime");
         }
     }
 

@@ -66,5 +66,9 @@ pub enum SubmitError {
 }
 
 fn cycle_text(cycle: &[OpId]) -> String {
-    cycle.iter().map(ToString::to_string).collect::<Vec<_>>().join(" -> ")
+    cycle
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" -> ")
 }

@@ -25,7 +25,11 @@ pub struct OpHandle<T> {
 }
 
 impl<T> OpHandle<T> {
-    pub(crate) fn new(op: Arc<OpState>, coordinator: Arc<Inner>, outcome: oneshot::Receiver<Result<T, OpError>>) -> Self {
+    pub(crate) fn new(
+        op: Arc<OpState>,
+        coordinator: Arc<Inner>,
+        outcome: oneshot::Receiver<Result<T, OpError>>,
+    ) -> Self {
         OpHandle {
             op,
             coordinator,

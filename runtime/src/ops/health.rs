@@ -47,7 +47,11 @@ impl Health {
 
 impl fmt::Display for Health {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({} executing, {} pending)", self.status, self.executing, self.pending)?;
+        write!(
+            f,
+            "{} ({} executing, {} pending)",
+            self.status, self.executing, self.pending
+        )?;
         for reason in &self.reasons {
             write!(f, "; {reason}")?;
         }

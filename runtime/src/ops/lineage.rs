@@ -117,7 +117,10 @@ mod tests {
         let l = Lineage::default();
         let mut me = op(5, None);
         me.parent = Some(me.id);
-        assert!(matches!(l.register(&me), Err(SubmitError::ParentCycle { .. })));
+        assert!(matches!(
+            l.register(&me),
+            Err(SubmitError::ParentCycle { .. })
+        ));
         assert!(l.get(me.id).is_none());
 
         let a_id = OpId::generate();

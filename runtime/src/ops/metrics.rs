@@ -97,7 +97,11 @@ impl Histogram {
     }
 
     pub(crate) fn summary(&self) -> Latency {
-        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
         let total: u64 = counts.iter().sum();
         let max = self.max.load(Ordering::Relaxed);
         let quantile = |q: f64| -> Duration {
@@ -188,7 +192,10 @@ mod tests {
             assert!(i >= last, "bucket of {v} went backwards");
             last = i;
             let (low, width) = bucket_range(i);
-            assert!(low <= v && v - low < width, "{v} outside bucket {i} = {low} + {width}");
+            assert!(
+                low <= v && v - low < width,
+                "{v} outside bucket {i} = {low} + {width}"
+            );
         }
     }
 

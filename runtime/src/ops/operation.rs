@@ -152,7 +152,10 @@ pub enum Status {
 impl Status {
     /// Whether the operation is over (`Succeeded`, `Rejected` or `Cancelled`).
     pub const fn is_final(self) -> bool {
-        matches!(self, Status::Succeeded | Status::Rejected | Status::Cancelled)
+        matches!(
+            self,
+            Status::Succeeded | Status::Rejected | Status::Cancelled
+        )
     }
 
     /// The lowercase name used in events and JSON.

@@ -88,7 +88,12 @@ mod tests {
 
     #[test]
     fn highest_priority_wins_and_the_rest_are_rejected() {
-        let (winner, rejected, spared) = run(&[("a", 2, 1, false), ("b", 5, 2, false), ("c", 10, 3, false), ("d", 8, 4, false)]);
+        let (winner, rejected, spared) = run(&[
+            ("a", 2, 1, false),
+            ("b", 5, 2, false),
+            ("c", 10, 3, false),
+            ("d", 8, 4, false),
+        ]);
         assert_eq!(winner, "c");
         assert_eq!(rejected, ["a", "b", "d"]);
         assert!(spared.is_empty());
@@ -96,14 +101,22 @@ mod tests {
 
     #[test]
     fn ties_go_to_the_earliest() {
-        let (winner, rejected, _) = run(&[("late", 5, 9, false), ("early", 5, 3, false), ("mid", 5, 4, false)]);
+        let (winner, rejected, _) = run(&[
+            ("late", 5, 9, false),
+            ("early", 5, 3, false),
+            ("mid", 5, 4, false),
+        ]);
         assert_eq!(winner, "early");
         assert_eq!(rejected, ["late", "mid"]);
     }
 
     #[test]
     fn grace_spares_losers_but_not_the_round() {
-        let (winner, rejected, spared) = run(&[("old", 2, 1, false), ("new", 2, 2, true), ("top", 9, 3, true)]);
+        let (winner, rejected, spared) = run(&[
+            ("old", 2, 1, false),
+            ("new", 2, 2, true),
+            ("top", 9, 3, true),
+        ]);
         assert_eq!(winner, "top");
         assert_eq!(rejected, ["old"]);
         assert_eq!(spared, ["new"]);

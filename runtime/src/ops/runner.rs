@@ -17,7 +17,10 @@ use tokio::sync::oneshot;
 
 use super::coordinator::Inner;
 use super::error::max_retries_reason;
-use super::events::{OperationCancelled, OperationCompleted, OperationFailed, OperationRejected, OperationRetry, OperationStarted};
+use super::events::{
+    OperationCancelled, OperationCompleted, OperationFailed, OperationRejected, OperationRetry,
+    OperationStarted,
+};
 use super::state::{Interrupt, OpState};
 use super::{OpError, Status, PREEMPTED};
 
@@ -25,8 +28,12 @@ use super::{OpError, Status, PREEMPTED};
 pub(crate) type Runner = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Runs the operation `op` to its end and sends the outcome.
-pub(crate) async fn run<T, E, W, Fut>(inner: Arc<Inner>, op: Arc<OpState>, mut work: W, outcome: oneshot::Sender<Result<T, OpError>>)
-where
+pub(crate) async fn run<T, E, W, Fut>(
+    inner: Arc<Inner>,
+    op: Arc<OpState>,
+    mut work: W,
+    outcome: oneshot::Sender<Result<T, OpError>>,
+) where
     W: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: fmt::Display,
@@ -37,7 +44,11 @@ where
     let _ = outcome.send(result);
 }
 
-async fn lifecycle<T, E, W, Fut>(inner: &Inner, op: &Arc<OpState>, work: &mut W) -> Result<T, OpError>
+async fn lifecycle<T, E, W, Fut>(
+    inner: &Inner,
+    op: &Arc<OpState>,
+    work: &mut W,
+) -> Result<T, OpError>
 where
     W: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -75,7 +86,14 @@ where
                 let delay = inner.backoff(op.retries());
                 let retry = op.count_retry();
                 inner.counters.retried.incr();
-                inner.bus.emit(OperationRetry::of(op, "attempt_failed".into(), retry, op.max_retries, delay, Some(error)));
+                inner.bus.emit(OperationRetry::of(
+                    op,
+                    "attempt_failed".into(),
+                    retry,
+                    op.max_retries,
+                    delay,
+                    Some(error),
+                ));
                 let mut sleep = pin!(tokio::time::sleep(delay));
                 loop {
                     match race(sleep.as_mut(), op.interrupted()).await {
@@ -134,7 +152,13 @@ async fn decision(inner: &Inner, op: &OpState) -> Status {
 fn preempted(inner: &Inner, op: &OpState) -> OpError {
     let by = op.preempted_by();
     inner.counters.rejected.incr();
-    inner.bus.emit(OperationRejected::of(op, PREEMPTED.into(), Some(by), op.retries(), None));
+    inner.bus.emit(OperationRejected::of(
+        op,
+        PREEMPTED.into(),
+        Some(by),
+        op.retries(),
+        None,
+    ));
     OpError::Rejected { by }
 }
 
@@ -187,12 +211,15 @@ where
         Err(payload) => return Err(panic_text(&*payload)),
     };
     let mut fut = pin!(fut);
-    let polled = poll_fn(|cx| match panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-        Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
-        Ok(Poll::Pending) => Poll::Pending,
-        Err(payload) => Poll::Ready(Err(panic_text(&*payload))),
-    })
-    .await;
+    let polled =
+        poll_fn(
+            |cx| match panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(Err(panic_text(&*payload))),
+            },
+        )
+        .await;
     match polled {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(error.to_string()),
