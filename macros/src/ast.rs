@@ -151,6 +151,8 @@ pub struct Handler<'a> {
     pub source: Option<String>,
     /// The `when` predicate, when given.
     pub when: Option<Path>,
+    /// `concurrency`, `retry` and `backoff`.
+    pub delivery: valid::Delivery,
 }
 
 impl<'a> Handler<'a> {
@@ -180,7 +182,7 @@ impl<'a> Handler<'a> {
             .kind
             .as_ref()
             .and_then(|k| errors.handle(valid::one_of("kind", valid::KINDS, k)));
-        valid::handler_options(func, opts, &mut errors);
+        let delivery = valid::handler_options(func, opts, &mut errors);
         errors.finish_with(Handler {
             func,
             event: args.event,
@@ -193,6 +195,7 @@ impl<'a> Handler<'a> {
             kind,
             source: opts.source.as_ref().map(|s| s.value.clone()),
             when: opts.when.as_ref().map(|w| w.0.clone()),
+            delivery,
         })
     }
 

@@ -56,11 +56,11 @@ pub struct OnOptions {
     pub name: Option<Str>,
     /// `group = "..."`.
     pub group: Option<Str>,
-    /// `concurrency = 4` (not supported yet).
+    /// `concurrency = 4` (async handlers only).
     pub concurrency: Option<Int<u32>>,
-    /// `retry = 3` (not supported yet).
+    /// `retry = 3`.
     pub retry: Option<Int<u32>>,
-    /// `backoff = "50ms"` (not supported yet).
+    /// `backoff = "50ms"`.
     pub backoff: Option<Str>,
 }
 

@@ -65,6 +65,9 @@ pub fn handler(func: &ItemFn) -> Option<TokenStream> {
                 source: ::core::option::Option::None,
                 when: ::core::option::Option::None,
                 wants_record: false,
+                concurrency: 0,
+                retry: 0,
+                backoff: ::core::time::Duration::ZERO,
                 call: ::herald::__private::HandlerCall::Sync(__herald_call),
             }
         };

@@ -325,9 +325,21 @@ fn classify(referent: &Type) -> (Param, Option<&Type>) {
     (Param::Payload, Some(referent))
 }
 
-/// Rules across `#[on]` arguments: the ones that arrive in a later release are read
-/// and checked, then refused.
-pub fn handler_options(func: &ItemFn, opts: &OnOptions, errors: &mut Accumulator) {
+/// Delivery options of an `#[on]` handler: at most `concurrency` invocations in flight
+/// (0 = unbounded), `retry` retries `backoff_nanos` apart (doubling).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// `concurrency = N`, 0 when not given.
+    pub concurrency: u32,
+    /// `retry = N`, 0 when not given.
+    pub retry: u32,
+    /// `backoff = ".."` in nanoseconds, 0 when not given (the runtime default applies).
+    pub backoff_nanos: u64,
+}
+
+/// Rules across the delivery arguments of `#[on]`.
+pub fn handler_options(func: &ItemFn, opts: &OnOptions, errors: &mut Accumulator) -> Delivery {
+    let mut delivery = Delivery::default();
     if let Some(concurrency) = opts.concurrency {
         if func.sig.asyncness.is_none() {
             errors.push(at(
@@ -337,17 +349,24 @@ pub fn handler_options(func: &ItemFn, opts: &OnOptions, errors: &mut Accumulator
         } else if concurrency.value == 0 {
             errors.push(at(concurrency.span, "`concurrency` must be at least 1"));
         } else {
-            errors.push(at(concurrency.key, "`concurrency` is not supported yet"));
+            delivery.concurrency = concurrency.value;
         }
     }
     if let Some(retry) = opts.retry {
-        errors.push(at(retry.key, "`retry` is not supported yet"));
+        delivery.retry = retry.value;
     }
     if let Some(backoff) = &opts.backoff {
-        if errors.handle(duration("backoff", backoff)).is_some() {
-            errors.push(at(backoff.span, "`backoff` is not supported yet"));
+        if let Some(nanos) = errors.handle(duration("backoff", backoff)) {
+            if opts.retry.is_none() {
+                errors.push(at(
+                    backoff.span,
+                    "`backoff` needs `retry = N`: it is the wait before the first retry",
+                ));
+            }
+            delivery.backoff_nanos = nanos;
         }
     }
+    delivery
 }
 
 /// What `#[instrument_events]` may be applied to.

@@ -48,33 +48,32 @@ struct SiteNames {
 }
 
 impl SiteNames {
+    fn build(
+        self_type: &'static str,
+        op: Cow<'static, str>,
+        name: impl Fn(String) -> Name,
+    ) -> SiteNames {
+        SiteNames {
+            self_type,
+            started: name(format!("{op}.started")),
+            completed: name(format!("{op}.completed")),
+            failed: name(format!("{op}.failed")),
+            cancelled: name(format!("{op}.cancelled")),
+            op,
+        }
+    }
+
     /// Names computed once per site and kept for the program's life (bounded by the
     /// number of call sites), so that emitting them never allocates.
     fn leaked(self_type: &'static str, op: &'static str) -> SiteNames {
-        let name = |suffix: &str| -> Name {
-            Name::Static(Box::leak(format!("{op}.{suffix}").into_boxed_str()))
-        };
-        SiteNames {
-            self_type,
-            started: name("started"),
-            completed: name("completed"),
-            failed: name("failed"),
-            cancelled: name("cancelled"),
-            op: Cow::Borrowed(op),
-        }
+        SiteNames::build(self_type, Cow::Borrowed(op), |n| {
+            Name::Static(Box::leak(n.into_boxed_str()))
+        })
     }
 
     /// Names for one call (a blanket impl whose `Self` differs from the cached one).
     fn owned(self_type: &'static str, op: String) -> SiteNames {
-        let name = |suffix: &str| -> Name { Name::Shared(format!("{op}.{suffix}").into()) };
-        SiteNames {
-            self_type,
-            started: name("started"),
-            completed: name("completed"),
-            failed: name("failed"),
-            cancelled: name("cancelled"),
-            op: Cow::Owned(op),
-        }
+        SiteNames::build(self_type, Cow::Owned(op), |n| Name::Shared(n.into()))
     }
 
     /// Which of the four records `bus` wants.

@@ -82,7 +82,7 @@ mod time_fmt;
 pub mod __private;
 
 pub use crate::bus::{
-    Builder, DeadLetter, Delivery, Emit, Filter, Metrics, SubscriptionHandle, Tree,
+    Builder, DeadLetter, Delivery, Emit, Filter, Metrics, Overflow, SubscriptionHandle, Tree,
 };
 pub use crate::context::{current, scope, spawn, with_bus, InCurrentContext, WithContext};
 pub use crate::envelope::{Envelope, Record};

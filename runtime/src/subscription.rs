@@ -92,6 +92,12 @@ pub struct HandlerDescriptor {
     #[doc(hidden)]
     pub wants_record: bool,
     #[doc(hidden)]
+    pub concurrency: u32,
+    #[doc(hidden)]
+    pub retry: u32,
+    #[doc(hidden)]
+    pub backoff: std::time::Duration,
+    #[doc(hidden)]
     pub call: HandlerCall,
 }
 
@@ -162,10 +168,16 @@ pub(crate) struct Subscription {
     pub(crate) failed: Counter,
     /// True when any filter beyond type and pattern is set (checked per emit).
     pub(crate) filtered: bool,
+    /// Retries after the first failed attempt.
+    pub(crate) retry: u32,
+    /// Wait before the first retry (doubling, capped by the bus).
+    pub(crate) backoff: std::time::Duration,
+    /// Bounded queue and worker limit of an async handler with `concurrency = N`.
+    pub(crate) queue: Option<Arc<crate::bus::SubQueue>>,
 }
 
 impl Subscription {
-    pub(crate) fn from_descriptor(d: &HandlerDescriptor) -> Subscription {
+    pub(crate) fn from_descriptor(d: &HandlerDescriptor, queue_capacity: usize) -> Subscription {
         let callback = match d.call {
             HandlerCall::Sync(f) => Callback::Sync(Arc::new(f)),
             HandlerCall::Async(f) => Callback::Async(Arc::new(f)),
@@ -182,6 +194,10 @@ impl Subscription {
             when: d.when.map(|f| Arc::new(f) as Arc<PredicateFn>),
             wants_record: d.wants_record,
             callback,
+            concurrency: d.concurrency,
+            retry: d.retry,
+            backoff: d.backoff,
+            queue_capacity,
         })
     }
 
@@ -190,6 +206,13 @@ impl Subscription {
             || spec.kind.is_some()
             || spec.source.is_some()
             || spec.when.is_some();
+        let queue =
+            (spec.concurrency > 0 && matches!(spec.callback, Callback::Async(_))).then(|| {
+                Arc::new(crate::bus::SubQueue::new(
+                    spec.concurrency as usize,
+                    spec.queue_capacity,
+                ))
+            });
         Subscription {
             name: spec.name,
             group: spec.group,
@@ -206,6 +229,13 @@ impl Subscription {
             delivered: Counter::default(),
             failed: Counter::default(),
             filtered,
+            retry: spec.retry,
+            backoff: if spec.backoff.is_zero() {
+                DEFAULT_BACKOFF
+            } else {
+                spec.backoff
+            },
+            queue,
         }
     }
 
@@ -270,7 +300,14 @@ pub(crate) struct SubscriptionSpec {
     pub(crate) when: Option<Arc<PredicateFn>>,
     pub(crate) wants_record: bool,
     pub(crate) callback: Callback,
+    pub(crate) concurrency: u32,
+    pub(crate) retry: u32,
+    pub(crate) backoff: std::time::Duration,
+    pub(crate) queue_capacity: usize,
 }
+
+/// The wait before the first retry when `backoff` is not given.
+pub(crate) const DEFAULT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// One subscription as [`Bus::subscriptions`](crate::Bus::subscriptions) lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -106,6 +106,11 @@ fn descriptor(h: &Handler<'_>) -> TokenStream {
         None => (TokenStream::new(), none.clone()),
     };
     let wants_record = h.wants_record();
+    let valid::Delivery {
+        concurrency,
+        retry,
+        backoff_nanos: backoff,
+    } = h.delivery;
     let (call_fn, call) = if func.sig.asyncness.is_some() {
         (
             async_call(h),
@@ -135,6 +140,9 @@ fn descriptor(h: &Handler<'_>) -> TokenStream {
                 source: #source,
                 when: #when,
                 wants_record: #wants_record,
+                concurrency: #concurrency,
+                retry: #retry,
+                backoff: ::core::time::Duration::from_nanos(#backoff),
                 call: #call,
             }
         };

@@ -93,22 +93,7 @@ impl Harness {
                 t.elapsed().as_nanos() as f64 / (n * ops_per_unit) as f64
             })
             .collect();
-        per_op.sort_by(f64::total_cmp);
-        let row = Row {
-            group,
-            name,
-            median_ns: per_op[per_op.len() / 2],
-            low_ns: per_op[per_op.len() / 4],
-            high_ns: per_op[per_op.len() * 3 / 4],
-        };
-        eprintln!(
-            "  {:<58} {:>10.1} ns/op  [{:.1} .. {:.1}]",
-            format!("{}/{}", row.group, row.name),
-            row.median_ns,
-            row.low_ns,
-            row.high_ns
-        );
-        self.rows.push(row);
+        self.record(group, name, &mut per_op);
     }
 
     /// Records a row measured by hand (throughput runs).

@@ -2,48 +2,32 @@
 //! ones, keep the record, dead-letter failures.
 
 use std::any::TypeId;
-use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::SystemTime;
 
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use super::worker::{handler_links, Scheduled, TaskOutcome};
 use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Route};
 use crate::context;
-use crate::envelope::{Envelope, ErasedEnvelope, Links, Meta, Name, Record};
+use crate::envelope::{Envelope, ErasedEnvelope, Meta, Name, Record};
 use crate::event::Event;
 use crate::id;
 use crate::instrument::panic_text;
-use crate::subscription::{BoxFuture, Callback, HandlerInput, Outcome, Subscription};
+use crate::subscription::{Callback, HandlerInput, Subscription};
 
 /// Collects what `emit_and_wait` needs to report.
 #[derive(Default)]
 pub(crate) struct Waiter {
     delivery: Delivery,
-    tasks: Vec<JoinHandle<TaskOutcome>>,
+    pending: Vec<Pending>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TaskOutcome {
-    Handled,
-    Failed,
-    Expired,
-}
-
-/// The context a handler of `env` runs in: its emissions are caused by `env`, share its
-/// correlation, and sit where `env` sits in the tree.
-fn handler_links(env: &ErasedEnvelope) -> Links {
-    Links::new(
-        env.parent_id(),
-        env.parent_id().map(|_| env.root_id()),
-        Some(env.correlation_id()),
-        Some(env.id()),
-    )
+/// A delivery `emit_and_wait` still waits for.
+enum Pending {
+    Scheduled(Scheduled),
+    /// A full queue: wait for room, then for the outcome.
+    Full(Arc<Subscription>, Record),
 }
 
 impl Bus {
@@ -126,11 +110,25 @@ impl Bus {
         let id = self.dispatch_inner(payload, &mut opts, None, Some(&mut waiter));
         let mut delivery = waiter.delivery;
         delivery.id = id;
-        for task in waiter.tasks {
-            match task.await {
-                Ok(TaskOutcome::Handled) => delivery.handled += 1,
-                Ok(TaskOutcome::Expired) => delivery.expired += 1,
-                Ok(TaskOutcome::Failed) | Err(_) => delivery.failed += 1,
+        for pending in waiter.pending {
+            let outcome = match pending {
+                Pending::Scheduled(Scheduled::Task(task)) => {
+                    task.await.unwrap_or(TaskOutcome::Failed)
+                }
+                Pending::Scheduled(Scheduled::Queued(rx)) => {
+                    rx.await.unwrap_or(TaskOutcome::Dropped)
+                }
+                Pending::Scheduled(Scheduled::Full | Scheduled::Refused) => TaskOutcome::Dropped,
+                Pending::Full(sub, record) => match &sub.queue {
+                    Some(queue) => queue.push_when_room(self, &sub, &record).await,
+                    None => TaskOutcome::Dropped,
+                },
+            };
+            match outcome {
+                TaskOutcome::Handled => delivery.handled += 1,
+                TaskOutcome::Failed => delivery.failed += 1,
+                TaskOutcome::Expired => delivery.expired += 1,
+                TaskOutcome::Dropped => delivery.dropped += 1,
             }
         }
         delivery
@@ -203,9 +201,8 @@ impl Bus {
                 envelope: &record,
                 record: Some(&record),
             };
-            for (sub, error) in self.run_handlers(route, input, &mut wait) {
-                inner.dead_letter(record.clone(), &sub, error, 1);
-            }
+            let failures = self.run_handlers(route, input, &mut wait);
+            self.handle_failures(&record, failures, wait);
         } else {
             if expired {
                 inner.count_expired(route, wait);
@@ -217,10 +214,7 @@ impl Bus {
             };
             let failures = self.run_handlers(route, input, &mut wait);
             if !failures.is_empty() {
-                let record = Record::new(env);
-                for (sub, error) in failures {
-                    inner.dead_letter(record.clone(), &sub, error, 1);
-                }
+                self.handle_failures(&Record::new(env), failures, wait);
             }
         }
         id
@@ -263,19 +257,19 @@ impl Bus {
                         Err(error) => {
                             sub.failed.incr();
                             inner.counters.failed.incr();
-                            if let Some(w) = wait.as_deref_mut() {
-                                w.delivery.failed += 1;
-                            }
                             failures.push((sub.clone(), error));
                         }
                     }
                 }
-                Callback::Async(f) => {
+                Callback::Async(_) => {
                     // Routes with async subscriptions always carry a record.
                     if let Some(record) = input.record {
-                        let task = self.spawn_handler(sub, f(record.clone()), record.clone());
+                        let scheduled = self.schedule(sub, record, None, wait.is_some());
                         if let Some(w) = wait.as_deref_mut() {
-                            w.tasks.push(task);
+                            w.pending.push(match scheduled {
+                                Scheduled::Full => Pending::Full(sub.clone(), record.clone()),
+                                other => Pending::Scheduled(other),
+                            });
                         }
                     }
                 }
@@ -284,24 +278,26 @@ impl Bus {
         failures
     }
 
-    fn spawn_handler(
+    /// Retries or dead-letters the failed inline attempts of sync handlers.
+    fn handle_failures(
         &self,
-        sub: &Arc<Subscription>,
-        fut: BoxFuture,
-        record: Record,
-    ) -> JoinHandle<TaskOutcome> {
-        self.inner.inflight.fetch_add(1, Ordering::AcqRel);
-        let task = HandlerTask {
-            links: handler_links(&record),
-            bus: self.clone(),
-            sub: sub.clone(),
-            record,
-            fut,
-            attempts: 1,
-            started: false,
-            _inflight: Inflight(self.inner.clone()),
-        };
-        super::runtime::spawn(task)
+        record: &Record,
+        failures: Vec<(Arc<Subscription>, String)>,
+        mut wait: Option<&mut Waiter>,
+    ) {
+        for (sub, error) in failures {
+            if sub.retry == 0 {
+                self.inner.dead_letter(record.clone(), &sub, error, 1);
+                if let Some(w) = wait.as_deref_mut() {
+                    w.delivery.failed += 1;
+                }
+                continue;
+            }
+            let scheduled = self.schedule(&sub, record, Some((1, error)), wait.is_some());
+            if let Some(w) = wait.as_deref_mut() {
+                w.pending.push(Pending::Scheduled(scheduled));
+            }
+        }
     }
 
     /// Runs `sub` once more on a dead letter's record (see `retry_dead_letter`).
@@ -311,24 +307,7 @@ impl Bus {
             id: record.id(),
             ..Delivery::default()
         };
-        let attempts = letter.attempts() + 1;
-        let outcome: Outcome = match &sub.callback {
-            Callback::Sync(f) => {
-                let _bus = context::enter_bus(self);
-                let _links = context::enter(handler_links(&record));
-                let input = HandlerInput {
-                    envelope: &record,
-                    record: Some(&record),
-                };
-                panic::catch_unwind(AssertUnwindSafe(|| f(input)))
-                    .unwrap_or_else(|p| Err(panic_text(&*p)))
-            }
-            Callback::Async(f) => {
-                let fut = f(record.clone());
-                context::with_context(self, handler_links(&record), CatchUnwind(fut)).await
-            }
-        };
-        match outcome {
+        match self.attempt_once(sub, &record).await {
             Ok(()) => {
                 sub.delivered.incr();
                 self.inner.counters.delivered.incr();
@@ -338,7 +317,8 @@ impl Bus {
                 sub.failed.incr();
                 self.inner.counters.failed.incr();
                 delivery.failed = 1;
-                self.inner.dead_letter(record, sub, error, attempts);
+                self.inner
+                    .dead_letter(record, sub, error, letter.attempts() + 1);
             }
         }
         delivery
@@ -375,82 +355,6 @@ impl Inner {
         ));
         if evicted {
             self.counters.dropped.incr();
-        }
-    }
-}
-
-/// Decrements the in-flight count when a handler task ends (or is dropped).
-struct Inflight(Arc<Inner>);
-
-impl Drop for Inflight {
-    fn drop(&mut self) {
-        if self.0.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
-}
-
-/// One async handler invocation: runs in the handler context, catches panics, settles.
-struct HandlerTask {
-    links: Links,
-    bus: Bus,
-    sub: Arc<Subscription>,
-    record: Record,
-    fut: BoxFuture,
-    attempts: u32,
-    started: bool,
-    _inflight: Inflight,
-}
-
-impl Future for HandlerTask {
-    type Output = TaskOutcome;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskOutcome> {
-        let this = &mut *self;
-        if !this.started {
-            this.started = true;
-            if this.record.is_expired_at(SystemTime::now()) {
-                this.bus.inner.counters.expired.incr();
-                return Poll::Ready(TaskOutcome::Expired);
-            }
-        }
-        let polled = {
-            let _bus = context::enter_bus(&this.bus);
-            let _links = context::enter(this.links);
-            panic::catch_unwind(AssertUnwindSafe(|| this.fut.as_mut().poll(cx)))
-        };
-        let outcome = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(outcome)) => outcome,
-            Err(payload) => Err(panic_text(&*payload)),
-        };
-        let inner = &this.bus.inner;
-        Poll::Ready(match outcome {
-            Ok(()) => {
-                this.sub.delivered.incr();
-                inner.counters.delivered.incr();
-                TaskOutcome::Handled
-            }
-            Err(error) => {
-                this.sub.failed.incr();
-                inner.counters.failed.incr();
-                inner.dead_letter(this.record.clone(), &this.sub, error, this.attempts);
-                TaskOutcome::Failed
-            }
-        })
-    }
-}
-
-/// Turns a panic inside a handler future into a failed outcome.
-struct CatchUnwind(BoxFuture);
-
-impl Future for CatchUnwind {
-    type Output = Outcome;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
-        match panic::catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
-            Ok(p) => p,
-            Err(payload) => Poll::Ready(Err(panic_text(&*payload))),
         }
     }
 }

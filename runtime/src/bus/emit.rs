@@ -140,4 +140,6 @@ pub struct Delivery {
     pub filtered: usize,
     /// Handlers skipped because the record had expired.
     pub expired: usize,
+    /// Deliveries refused or dropped by a full queue.
+    pub dropped: usize,
 }

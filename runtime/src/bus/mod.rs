@@ -8,6 +8,7 @@ pub(crate) mod metrics;
 mod routing;
 mod runtime;
 mod subscribe;
+mod worker;
 
 use std::any::TypeId;
 use std::cell::Cell;
@@ -25,6 +26,8 @@ pub use emit::{Delivery, Emit};
 pub use history::{Filter, Tree};
 pub use metrics::{HandlerMetrics, Metrics, NameMetrics};
 pub use subscribe::{Pattern, Subscriber, Typed};
+pub use worker::Overflow;
+pub(crate) use worker::SubQueue;
 
 pub(crate) use emit::EmitOptions;
 pub(crate) use routing::Route;
@@ -40,6 +43,8 @@ use routing::{RoutingTable, MAX_CACHED_NAMES};
 
 /// Default history capacity.
 pub const DEFAULT_HISTORY: usize = 10_000;
+/// Default capacity of the queue of a handler with `concurrency = N`.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1_024;
 /// Default dead-letter capacity.
 pub const DEFAULT_DEAD_LETTERS: usize = 1_000;
 
@@ -92,6 +97,10 @@ pub(crate) struct Inner {
     next_subscription: AtomicU64,
     #[allow(dead_code)]
     request_timeout: Duration,
+    /// Longest wait between two retries.
+    backoff_cap: Duration,
+    /// What a full handler queue does on `emit`.
+    overflow: Overflow,
 }
 
 /// The routing table this thread used last, with the bus and version it came from.
@@ -142,6 +151,9 @@ pub struct Builder {
     request_timeout: Duration,
     extra: Vec<HandlerDescriptor>,
     disabled: bool,
+    backoff_cap: Duration,
+    queue_capacity: usize,
+    overflow: Overflow,
 }
 
 impl Default for Builder {
@@ -154,6 +166,9 @@ impl Default for Builder {
             request_timeout: Duration::from_secs(30),
             extra: Vec::new(),
             disabled: false,
+            backoff_cap: Duration::from_secs(30),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            overflow: Overflow::DropOldest,
         }
     }
 }
@@ -185,6 +200,23 @@ impl Builder {
         self.request_timeout = timeout;
         self
     }
+    /// Longest wait between two retries (default 30 s): the backoff doubles per retry
+    /// up to this cap, then jitter in [0.8, 1.2] applies.
+    pub fn backoff_cap(mut self, cap: Duration) -> Self {
+        self.backoff_cap = cap;
+        self
+    }
+    /// Capacity of the queue of each handler with `concurrency = N` (default 1,024).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+    /// What a full handler queue does with an event from `emit` (default
+    /// [`Overflow::DropOldest`]); `emit_and_wait` always waits for room.
+    pub fn overflow(mut self, policy: Overflow) -> Self {
+        self.overflow = policy;
+        self
+    }
     /// Adds one `#[on]` handler by hand: `.subscription(herald::subscription!(path::to::handler))`.
     /// Useful where link-time registration cannot be relied on.
     pub fn subscription(mut self, descriptor: HandlerDescriptor) -> Self {
@@ -208,13 +240,19 @@ impl Builder {
         if self.registered && !self.disabled {
             for d in crate::registry::subscriptions() {
                 if groups.contains(&d.group) {
-                    subs.push(Arc::new(Subscription::from_descriptor(d)));
+                    subs.push(Arc::new(Subscription::from_descriptor(
+                        d,
+                        self.queue_capacity,
+                    )));
                 }
             }
         }
         for d in &self.extra {
             if !subs.iter().any(|s| s.name == d.name) {
-                subs.push(Arc::new(Subscription::from_descriptor(d)));
+                subs.push(Arc::new(Subscription::from_descriptor(
+                    d,
+                    self.queue_capacity,
+                )));
             }
         }
         let keep = self.history > 0 && !self.disabled;
@@ -236,6 +274,8 @@ impl Builder {
                 idle: tokio::sync::Notify::new(),
                 next_subscription: AtomicU64::new(1),
                 request_timeout: self.request_timeout,
+                backoff_cap: self.backoff_cap,
+                overflow: self.overflow,
             }),
         }
     }

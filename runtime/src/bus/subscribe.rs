@@ -57,6 +57,8 @@ pub struct Subscriber<'a, K> {
     kind: Option<Kind>,
     source: Option<String>,
     when: Option<Arc<PredicateFn>>,
+    retry: u32,
+    backoff: std::time::Duration,
     _kind: PhantomData<K>,
 }
 
@@ -71,6 +73,8 @@ impl<'a, K> Subscriber<'a, K> {
             kind: None,
             source: None,
             when: None,
+            retry: 0,
+            backoff: std::time::Duration::ZERO,
             _kind: PhantomData,
         }
     }
@@ -93,6 +97,17 @@ impl<'a, K> Subscriber<'a, K> {
     /// Only records of this kind.
     pub fn kind(mut self, kind: Kind) -> Self {
         self.kind = Some(kind);
+        self
+    }
+    /// Retries after a failed attempt, before the delivery becomes a dead letter. The
+    /// first attempt runs inline; retries run as tasks, `backoff` apart (doubling).
+    pub fn retry(mut self, retries: u32) -> Self {
+        self.retry = retries;
+        self
+    }
+    /// Wait before the first retry (default 50 ms).
+    pub fn backoff(mut self, backoff: std::time::Duration) -> Self {
+        self.backoff = backoff;
         self
     }
     /// Only records from this source.
@@ -126,6 +141,10 @@ impl<'a, K> Subscriber<'a, K> {
             when: self.when,
             wants_record,
             callback,
+            concurrency: 0,
+            retry: self.retry,
+            backoff: self.backoff,
+            queue_capacity: 0,
         })
     }
 }

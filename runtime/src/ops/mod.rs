@@ -81,6 +81,18 @@
 //! the operation's own context (the one current at `submit`), `operation.conflict` in
 //! the context where the round runs. An attempt whose work is dropped (cancelled or
 //! recovered while executing) is closed by herald's `operation.attempt.cancelled`.
+//!
+//! # Where this differs from the written contract
+//!
+//! - [`Operation`] has a public `id` beside the fields the contract names, chosen at
+//!   construction, so that a child can name its parent (and a parent cycle can be
+//!   expressed, and refused); `max_retries` is an `Option` (`None` = the config's
+//!   default).
+//! - [`Coordinator::submit`] returns `Result<OpHandle<T>, SubmitError>`: a duplicate id
+//!   or a parent cycle is refused there.
+//! - An operation out of retries has status `Rejected` (reason `max retries (N)
+//!   exceeded`, as the contract says) and outcome [`OpError::Failed`], which carries the
+//!   last error; a preempted one has outcome [`OpError::Rejected`].
 
 mod config;
 mod coordinator;

@@ -7,7 +7,7 @@ pub struct OrderPlaced {
     pub order_id: u64,
 }
 
-#[on(OrderPlaced, concurrency = 4)]
+#[on(OrderPlaced, concurrency = 0)]
 async fn handle(_: &OrderPlaced) {}
 
 fn main() {}

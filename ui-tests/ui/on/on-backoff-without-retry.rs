@@ -7,7 +7,7 @@ pub struct OrderPlaced {
     pub order_id: u64,
 }
 
-#[on(OrderPlaced, retry = 3)]
+#[on(OrderPlaced, backoff = "50ms")]
 fn handle(_: &OrderPlaced) {}
 
 fn main() {}
