@@ -81,3 +81,31 @@ pub enum BusError {
     #[error("no dead letter with id {0}")]
     UnknownDeadLetter(Uuid),
 }
+
+/// Why a [`Bus::request`](crate::Bus::request) got no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No subscription handles this query type.
+    #[error("no handler answers query `{query}`")]
+    NoResponder {
+        /// The query's event name.
+        query: &'static str,
+    },
+    /// No response arrived in time.
+    #[error("query `{query}` got no response within {after:?}")]
+    Timeout {
+        /// The query's event name.
+        query: &'static str,
+        /// How long the request waited.
+        after: std::time::Duration,
+    },
+    /// The handler of the query failed (after its retries).
+    #[error("handler `{handler}` failed to answer: {error}")]
+    HandlerFailed {
+        /// The subscription name.
+        handler: String,
+        /// Its error text.
+        error: String,
+    },
+}

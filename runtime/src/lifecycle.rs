@@ -30,6 +30,10 @@ macro_rules! lifecycle {
             }
         }
 
+        impl crate::__private::ResponseOf for $ty {
+            type Response = crate::__private::NoResponse;
+        }
+
         inventory::submit! { crate::registry::EventDescriptor::__of::<$ty>(None) }
     };
 }

@@ -38,3 +38,32 @@ pub fn debug_text<T: ?Sized + ::core::fmt::Debug>(value: &T) -> String {
 pub fn call_with<A: ?Sized, R>(value: &A, f: impl FnOnce(&A) -> R) -> R {
     f(value)
 }
+
+/// The response type of an event: [`NoResponse`] unless it is a query. Implemented by
+/// `#[derive(Event)]`; `#[on]` uses it to check what a query handler returns.
+pub trait ResponseOf {
+    /// `NoResponse`, or `Responds<R>` for a query answered by `R`.
+    type Response;
+}
+
+/// The event is not a query.
+pub struct NoResponse;
+
+/// The event is a query answered by `R`.
+pub struct Responds<R>(::core::marker::PhantomData<R>);
+
+/// What a handler of an event with response `R` may return.
+#[diagnostic::on_unimplemented(
+    message = "a handler of this query must return its response type, not `{Self}`",
+    label = "returns `{Self}`",
+    note = "a query handler returns `R`, `Option<R>` or `Result<R, E>`, where `R` is the query's `response = ..` type"
+)]
+pub trait ReturnsFor<R> {}
+
+impl<X: ?Sized> ReturnsFor<NoResponse> for X {}
+impl<R: Event> ReturnsFor<Responds<R>> for R {}
+impl<R: Event> ReturnsFor<Responds<R>> for ::core::option::Option<R> {}
+impl<R: Event, E> ReturnsFor<Responds<R>> for ::core::result::Result<R, E> {}
+
+/// Compiles only when `R` is an allowed return type of a handler of `T`.
+pub const fn check_response<T: ResponseOf, R: ReturnsFor<T::Response>>() {}

@@ -68,6 +68,10 @@ fn expand(def: &EventDef<'_>) -> TokenStream {
             }
         }
     });
+    let response_of = match &def.response {
+        Some(response) => quote!(::herald::__private::Responds<#response>),
+        None => quote!(::herald::__private::NoResponse),
+    };
     let register = (!def.is_generic()).then(|| {
         let migrate = match &def.migrate {
             Some(path) => quote_spanned! {path.span()=>
@@ -95,6 +99,10 @@ fn expand(def: &EventDef<'_>) -> TokenStream {
                 #phase
             }
             #query
+            #[automatically_derived]
+            impl #impl_generics ::herald::__private::ResponseOf for #ident #ty_generics #where_clause {
+                type Response = #response_of;
+            }
             #register
         };
     }

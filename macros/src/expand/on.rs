@@ -168,9 +168,28 @@ fn event_type(h: &Handler<'_>) -> TokenStream {
     }
 }
 
+/// A compile-time check that a handler of a query returns the query's response type
+/// (nothing to check when the event type is not named or the return type cannot be).
+fn response_check(h: &Handler<'_>) -> TokenStream {
+    let ret = return_type(h.func);
+    match (&h.event, ret.to_string() == "_") {
+        (Some(ty), false) => {
+            let span = match &h.func.sig.output {
+                ReturnType::Type(_, t) => t.span(),
+                ReturnType::Default => h.func.sig.ident.span(),
+            };
+            quote_spanned! {span=>
+                const _: () = ::herald::__private::check_response::<#ty, #ret>();
+            }
+        }
+        _ => TokenStream::new(),
+    }
+}
+
 fn sync_call(h: &Handler<'_>) -> TokenStream {
     let ident = &h.func.sig.ident;
     let ret = return_type(h.func);
+    let check = response_check(h);
     let body = match h.param {
         Param::Record => quote! {
             ::herald::__private::call_record::<#ret>(__herald_input, |__herald_rec| #ident(__herald_rec))
@@ -185,6 +204,7 @@ fn sync_call(h: &Handler<'_>) -> TokenStream {
     };
     quote! {
         fn __herald_call(__herald_input: ::herald::__private::HandlerInput<'_>) -> ::herald::__private::Outcome {
+            #check
             #body
         }
     }
@@ -200,6 +220,7 @@ fn payload_arg(param: Param) -> TokenStream {
 fn async_call(h: &Handler<'_>) -> TokenStream {
     let ident = &h.func.sig.ident;
     let ret = return_type(h.func);
+    let check = response_check(h);
     let invoke = match h.param {
         Param::Record => quote!(#ident(&__herald_record).await),
         Param::Payload | Param::Envelope => {
@@ -219,6 +240,7 @@ fn async_call(h: &Handler<'_>) -> TokenStream {
     };
     quote! {
         fn __herald_call(__herald_record: ::herald::__private::Record) -> ::herald::__private::BoxFuture {
+            #check
             ::herald::__private::Box::pin(async move {
                 let __herald_ret = #invoke;
                 ::herald::__private::finish_async::<#ret>(&__herald_record, __herald_ret)

@@ -138,6 +138,8 @@ impl Bus {
     pub(crate) fn emit_child<E: Event>(&self, ev: E, handled: &ErasedEnvelope) -> Uuid {
         let opts = EmitOptions {
             links: Some(handled.meta.child_links()),
+            // The answer to a pending request goes back to the requester too.
+            answers: self.inner.requests.take(handled.id(), TypeId::of::<E>()),
             ..EmitOptions::default()
         };
         self.dispatch(ev, opts, None)
@@ -153,8 +155,8 @@ impl Bus {
         wait: Option<&mut Waiter>,
     ) -> Uuid {
         route.stats.emitted.incr();
-        if !route.wanted() {
-            return id::next();
+        if !route.wanted() && opts.answers.is_none() {
+            return opts.id.take().unwrap_or_else(id::next);
         }
         self.deliver_wanted(payload, opts, name, route, wait)
     }
@@ -170,7 +172,7 @@ impl Bus {
         let inner = &*self.inner;
         let stamp = opts.now.take().unwrap_or_else(id::now);
         let (now, ms) = (stamp.system_time(), stamp.millis());
-        let id = id::next_with_ms(ms);
+        let id = opts.id.take().unwrap_or_else(|| id::next_with_ms(ms));
         let links = opts.links.unwrap_or_else(context::current_links);
         let mut meta = Meta::new(
             id,
@@ -188,10 +190,13 @@ impl Bus {
         meta.link(links);
         let expired = meta.expires_at.is_some_and(|at| at <= now);
         let env = Envelope::new(meta, payload);
-        if route.needs_record {
+        if route.needs_record || opts.answers.is_some() {
             let record = Record::new(env);
             if route.keep {
                 inner.keep(&record);
+            }
+            if let Some(answer) = opts.answers.take() {
+                answer.send(&record);
             }
             if expired {
                 inner.count_expired(route, wait);
@@ -346,6 +351,7 @@ impl Inner {
         error: String,
         attempts: u32,
     ) {
+        self.requests.fail(record.id(), &sub.name, &error);
         self.counters.dead_lettered.incr();
         let evicted = lock(&self.dead).push(DeadLetter::new(
             record,

@@ -19,6 +19,10 @@ pub(crate) struct EmitOptions {
     pub(crate) ttl: Option<Duration>,
     /// A clock reading already taken (wall clock, and milliseconds for the id).
     pub(crate) now: Option<crate::id::Stamp>,
+    /// The id to use instead of a new one (a request registers it first).
+    pub(crate) id: Option<Uuid>,
+    /// A request waiting for this record as its response.
+    pub(crate) answers: Option<crate::bus::request::Answer>,
     pub(crate) extra: Option<Box<Extra>>,
 }
 

@@ -5,6 +5,7 @@ mod dispatch;
 mod emit;
 mod history;
 pub(crate) mod metrics;
+mod request;
 mod routing;
 mod runtime;
 mod subscribe;
@@ -95,8 +96,8 @@ pub(crate) struct Inner {
     inflight: AtomicUsize,
     idle: tokio::sync::Notify,
     next_subscription: AtomicU64,
-    #[allow(dead_code)]
     request_timeout: Duration,
+    requests: request::Requests,
     /// Longest wait between two retries.
     backoff_cap: Duration,
     /// What a full handler queue does on `emit`.
@@ -274,6 +275,7 @@ impl Builder {
                 idle: tokio::sync::Notify::new(),
                 next_subscription: AtomicU64::new(1),
                 request_timeout: self.request_timeout,
+                requests: request::Requests::default(),
                 backoff_cap: self.backoff_cap,
                 overflow: self.overflow,
             }),
