@@ -94,6 +94,12 @@ pub(crate) fn current_bus_override() -> Option<Bus> {
     }
 }
 
+/// The current bus: the one [`with_bus`], [`scope`] or a running handler installed,
+/// else the global one. Handlers use it to make requests on the bus that called them.
+pub fn current_bus() -> Bus {
+    with_current_bus(Bus::clone)
+}
+
 /// The current parent: the started event of the innermost instrumented call running
 /// here (or the parent that a future carries with [`InCurrentContext`]).
 ///

@@ -84,7 +84,9 @@ pub mod __private;
 pub use crate::bus::{
     Builder, DeadLetter, Delivery, Emit, Filter, Metrics, Overflow, SubscriptionHandle, Tree,
 };
-pub use crate::context::{current, scope, spawn, with_bus, InCurrentContext, WithContext};
+pub use crate::context::{
+    current, current_bus, scope, spawn, with_bus, InCurrentContext, WithContext,
+};
 pub use crate::envelope::{Envelope, Record};
 pub use crate::event::{EntityRef, Event, Kind, Phase, Priority, Query};
 pub use crate::lifecycle::{Cancelled, Completed, Failed, Started};

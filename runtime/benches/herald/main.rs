@@ -34,6 +34,34 @@ struct AsyncTick {
 
 static ASYNC_SEEN: AtomicU64 = AtomicU64::new(0);
 
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]
+#[event(name = "bench.bounded_tick")]
+struct BoundedTick {
+    n: u64,
+}
+
+#[on(BoundedTick, group = "bench_bounded", concurrency = 4)]
+async fn count_bounded(ev: &BoundedTick) {
+    ASYNC_SEEN.fetch_add(ev.n, Ordering::Relaxed);
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]
+#[event(name = "bench.answer", kind = "response")]
+struct Answer {
+    n: u64,
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]
+#[event(name = "bench.ask", kind = "query", response = Answer)]
+struct Ask {
+    n: u64,
+}
+
+#[on(Ask, group = "bench_request")]
+fn answer(q: &Ask) -> Answer {
+    Answer { n: q.n + 1 }
+}
+
 #[on(AsyncTick, group = "bench_async")]
 async fn count_async(ev: &AsyncTick) {
     ASYNC_SEEN.fetch_add(ev.n, Ordering::Relaxed);
@@ -409,7 +437,82 @@ fn async_dispatch(h: &mut Harness) {
             });
         },
     );
+    if !h.wants("async", "concurrency = 4") {
+        return;
+    }
+    let bounded = Bus::builder()
+        .group("bench_bounded")
+        .history(0)
+        .queue_capacity(200_000)
+        .build()
+        .expect("bus");
+    let events = if h.quick() { 10_000 } else { 100_000 };
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    let mut samples: Vec<f64> = (0..if h.quick() { 2 } else { 5 })
+        .map(|_| {
+            multi.block_on(async {
+                let start = Instant::now();
+                for n in 0..events {
+                    bounded.emit(BoundedTick { n });
+                }
+                bounded.flush().await;
+                start.elapsed().as_nanos() as f64 / events as f64
+            })
+        })
+        .collect();
+    h.record(
+        "async",
+        format!("{events} events to an async handler with concurrency = 4 (per event)"),
+        &mut samples,
+    );
     black_box(ASYNC_SEEN.load(Ordering::Relaxed));
+}
+
+fn request(h: &mut Harness) {
+    let bus = Bus::builder()
+        .group("bench_request")
+        .history(0)
+        .build()
+        .expect("bus");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    h.bench_batched(
+        "request",
+        "bus.request round trip (current-thread runtime)",
+        1,
+        |n| {
+            rt.block_on(async {
+                for i in 0..n {
+                    black_box(bus.request(Ask { n: i }).await.expect("answered"));
+                }
+            });
+        },
+    );
+    h.bench_batched(
+        "request",
+        "tokio oneshot round trip via a task (peer)",
+        1,
+        |n| {
+            rt.block_on(async {
+                for i in 0..n {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let (qtx, qrx) = tokio::sync::oneshot::channel::<u64>();
+                    tokio::spawn(async move {
+                        if let Ok(q) = qrx.await {
+                            let _ = tx.send(q + 1);
+                        }
+                    });
+                    let _ = qtx.send(i);
+                    black_box(rx.await.expect("answered"));
+                }
+            });
+        },
+    );
 }
 
 fn threads(h: &mut Harness) {
@@ -464,6 +567,7 @@ fn main() {
     emit(&mut h);
     instrument(&mut h);
     async_dispatch(&mut h);
+    request(&mut h);
     threads(&mut h);
     h.print_table();
 
@@ -510,6 +614,12 @@ fn main() {
             "- 1,000 non-matching patterns add {:.1} ns to an emit; target < 10 ns",
             p - one
         );
+    }
+    if let (Some(req), Some(oneshot)) = (
+        r("request", "bus.request round trip (current-thread runtime)"),
+        r("request", "tokio oneshot round trip via a task (peer)"),
+    ) {
+        println!("- request/response round trip: {req:.1} ns = {:.2}x a tokio oneshot round trip; target <= 3x", req / oneshot);
     }
     if let (Some(one), Some(two)) = (
         r("threads", "emit, 1 handler, 1 thread (wall ns per event)"),
