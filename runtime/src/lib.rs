@@ -68,6 +68,7 @@ mod envelope;
 pub mod error;
 mod event;
 mod glob;
+mod hash;
 mod id;
 mod instrument;
 mod json;

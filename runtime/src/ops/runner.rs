@@ -6,6 +6,7 @@
 //! loser's or a withdrawn one's is polled once on the spot (it only reports). After a
 //! failure it puts itself back in the queue and waits, as a task, for the next decision.
 
+use crate::instrument::panic_text;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::panic::{self, AssertUnwindSafe};
@@ -225,15 +226,6 @@ where
         Ok(Err(error)) => Err(error.to_string()),
         Err(text) => Err(text),
     }
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    let msg = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned());
-    format!("panicked: {msg}")
 }
 
 pub(crate) enum Either<A, B> {
