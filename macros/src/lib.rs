@@ -10,7 +10,7 @@
 //! Mistakes are compile errors spanned on what was written, all reported together,
 //! beside the untouched item (or a harmless stand-in), so one mistake gives one error.
 //!
-//! ```ignore
+//! ```
 //! use herald::prelude::*;
 //!
 //! #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]
@@ -30,6 +30,7 @@
 //!     herald::emit(OrderPlaced { order_id });
 //!     Ok(order_id)
 //! }
+//! # fn main() { assert_eq!(herald::with_bus(&herald::Bus::disabled(), || checkout(7)), Ok(7)); }
 //! ```
 
 mod ast;
@@ -47,12 +48,17 @@ use proc_macro::TokenStream;
 /// | "response" | "error"`, `response = Type` (queries only), `ttl = "30s"` (`us`, `ms`,
 /// `s`, `m`, `h`), `phase = "started"`, `migrate = path::to::fn`.
 ///
-/// ```ignore
+/// ```
+/// # #[derive(Clone, serde::Serialize, serde::Deserialize, herald::Event)]
+/// # #[event(name = "stock.level", kind = "response")]
+/// # struct StockLevel { units: u32 }
 /// #[derive(serde::Serialize, serde::Deserialize, herald::Event)]
-/// #[event(name = "stock.level", kind = "query", response = StockLevel)]
+/// #[event(name = "stock.ask", kind = "query", response = StockLevel)]
 /// struct GetStock {
 ///     sku: String,
 /// }
+/// # use herald::Event as _;
+/// assert_eq!(GetStock::NAME, "stock.ask");
 /// ```
 #[proc_macro_derive(Event, attributes(event))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
@@ -67,11 +73,20 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 /// `name = ".."`, `group = ".."`. The one parameter is `&T`, `&Envelope<T>` or `&Record`
 /// (required when no type is named).
 ///
-/// ```ignore
+/// ```
+/// # #[derive(serde::Serialize, serde::Deserialize, herald::Event)]
+/// # #[event(name = "order.placed")]
+/// # struct OrderPlaced { total_cents: u64 }
+/// fn is_large(order: &OrderPlaced) -> bool {
+///     order.total_cents > 100_000
+/// }
+///
 /// #[herald::on(OrderPlaced, when = is_large, priority = 10)]
 /// async fn notify(order: &herald::Envelope<OrderPlaced>) -> Result<(), String> {
+///     let _ = order.payload().total_cents;
 ///     Ok(())
 /// }
+/// # fn main() { assert!(herald::subscription!(notify).is_async()); }
 /// ```
 #[proc_macro_attribute]
 pub fn on(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -84,11 +99,13 @@ pub fn on(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Options: `name = "entity.promotion"`, `args`, `args(a, b)`, `skip(a)`, `ret`, `root`,
 /// `started = EXPR`, `completed = CLOSURE`, `failed = CLOSURE`.
 ///
-/// ```ignore
+/// ```
+/// # #[derive(Debug)] struct PromoteError;
 /// #[herald::instrument_events(args, ret)]
 /// async fn promote(id: u64) -> Result<u32, PromoteError> {
-///     Ok(2)
+///     Ok(id as u32 + 1)
 /// }
+/// # let _ = promote(1);
 /// ```
 #[proc_macro_attribute]
 pub fn instrument_events(args: TokenStream, item: TokenStream) -> TokenStream {
