@@ -83,7 +83,8 @@ mod time_fmt;
 pub mod __private;
 
 pub use crate::bus::{
-    Builder, DeadLetter, Delivery, Emit, Filter, Metrics, Overflow, SubscriptionHandle, Tree,
+    Builder, DeadLetter, Delivery, Emit, Filter, Metrics, Overflow, RecordSink, SubscriptionHandle,
+    Tree,
 };
 pub use crate::context::{
     current, current_bus, scope, spawn, with_bus, InCurrentContext, WithContext,

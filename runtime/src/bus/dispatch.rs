@@ -335,6 +335,9 @@ impl Inner {
         if let Some(h) = &self.history {
             lock(h).push(record.clone());
         }
+        for sink in &self.sinks {
+            sink.accept(record);
+        }
     }
 
     fn count_expired(&self, route: &Route, wait: Option<&mut Waiter>) {

@@ -8,6 +8,7 @@ pub(crate) mod metrics;
 mod request;
 mod routing;
 mod runtime;
+mod sink;
 mod subscribe;
 mod worker;
 
@@ -26,6 +27,7 @@ pub use dead_letter::DeadLetter;
 pub use emit::{Delivery, Emit};
 pub use history::{Filter, Tree};
 pub use metrics::{HandlerMetrics, Metrics, NameMetrics};
+pub use sink::RecordSink;
 pub use subscribe::{Pattern, Subscriber, Typed};
 pub use worker::Overflow;
 pub(crate) use worker::SubQueue;
@@ -102,6 +104,8 @@ pub(crate) struct Inner {
     backoff_cap: Duration,
     /// What a full handler queue does on `emit`.
     overflow: Overflow,
+    /// Stores and transports that receive every kept record.
+    sinks: Vec<Arc<dyn RecordSink>>,
 }
 
 /// The routing table this thread used last, with the bus and version it came from.
@@ -142,7 +146,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Builds a [`Bus`]: `Bus::builder().group("workers").history(1_000).build()`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[must_use = "a builder does nothing until `.build()`"]
 pub struct Builder {
     groups: Vec<String>,
@@ -152,9 +156,21 @@ pub struct Builder {
     request_timeout: Duration,
     extra: Vec<HandlerDescriptor>,
     disabled: bool,
+    sinks: Vec<Arc<dyn RecordSink>>,
     backoff_cap: Duration,
     queue_capacity: usize,
     overflow: Overflow,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("groups", &self.groups)
+            .field("registered", &self.registered)
+            .field("history", &self.history)
+            .field("stores", &self.sinks.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Builder {
@@ -167,6 +183,7 @@ impl Default for Builder {
             request_timeout: Duration::from_secs(30),
             extra: Vec::new(),
             disabled: false,
+            sinks: Vec::new(),
             backoff_cap: Duration::from_secs(30),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             overflow: Overflow::DropOldest,
@@ -218,6 +235,12 @@ impl Builder {
         self.overflow = policy;
         self
     }
+    /// Sends every emitted record to `store` as well (an event store such as a SQLite
+    /// file; see [`RecordSink`]). May be called several times.
+    pub fn store(mut self, store: impl RecordSink) -> Self {
+        self.sinks.push(Arc::new(store));
+        self
+    }
     /// Adds one `#[on]` handler by hand: `.subscription(herald::subscription!(path::to::handler))`.
     /// Useful where link-time registration cannot be relied on.
     pub fn subscription(mut self, descriptor: HandlerDescriptor) -> Self {
@@ -256,7 +279,7 @@ impl Builder {
                 )));
             }
         }
-        let keep = self.history > 0 && !self.disabled;
+        let keep = (self.history > 0 || !self.sinks.is_empty()) && !self.disabled;
         let table = RoutingTable::new(subs, keep);
         let epoch = table.epoch;
         Bus {
@@ -266,7 +289,8 @@ impl Builder {
                 version: AtomicU64::new(routing::next_version()),
                 epoch: AtomicU64::new(epoch),
                 changes: Mutex::new(()),
-                history: keep.then(|| Mutex::new(History::new(self.history))),
+                history: (self.history > 0 && !self.disabled)
+                    .then(|| Mutex::new(History::new(self.history))),
                 dead: Mutex::new(DeadLetters::new(self.dead_letters)),
                 counters: BusCounters::default(),
                 names: Mutex::new(HashMap::new()),
@@ -278,6 +302,7 @@ impl Builder {
                 requests: request::Requests::default(),
                 backoff_cap: self.backoff_cap,
                 overflow: self.overflow,
+                sinks: self.sinks,
             }),
         }
     }
@@ -341,16 +366,20 @@ impl Bus {
         self.dispatch_and_wait(ev, EmitOptions::default()).await
     }
 
-    /// Waits until no async handler of this bus is running or scheduled.
+    /// Waits until no async handler of this bus is running or scheduled (retries
+    /// included), then until every store has written what it accepted.
     pub async fn flush(&self) {
         loop {
             let notified = self.inner.idle.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if self.inner.inflight.load(Ordering::Acquire) == 0 {
-                return;
+                break;
             }
             notified.await;
+        }
+        for sink in &self.inner.sinks {
+            sink.flush().await;
         }
     }
 
