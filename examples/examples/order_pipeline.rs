@@ -55,7 +55,11 @@ fn stock_level(q: &AskStock) -> StockLevel {
 async fn charge(order_id: u32) -> Result<(), String> {
     tokio::time::sleep(Duration::from_millis(2)).await;
     // Every fifth order's first charge fails: the handler's retry recovers it.
-    if order_id % 5 == 0 && PAYMENT_GLITCHES.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+    if order_id.is_multiple_of(5)
+        && PAYMENT_GLITCHES
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(2)
+    {
         return Err(format!("payment gateway timeout for order {order_id}"));
     }
     Ok(())

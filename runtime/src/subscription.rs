@@ -284,6 +284,8 @@ impl Subscription {
             paused: self.is_paused(),
             delivered: self.delivered.get(),
             failed: self.failed.get(),
+            retry: self.retry,
+            queue_depth: self.queue.as_ref().map_or(0, |q| q.depth()),
         }
     }
 }
@@ -339,6 +341,10 @@ pub struct SubscriptionInfo {
     pub delivered: u64,
     /// Invocations that failed (returned `Err` or panicked).
     pub failed: u64,
+    /// Retries after a failed attempt (`retry = N`).
+    pub retry: u32,
+    /// Events waiting in the queue of a handler with `concurrency = N`.
+    pub queue_depth: usize,
 }
 
 /// What a handler may return: `()`, `Result<(), E>`, an event `R`, `Option<R>` or
