@@ -1,5 +1,6 @@
 //! An order pipeline coordinated over the bus: a command handled by an async handler
-//! with `concurrency = 4` and retries, a query answered over the bus, and metrics.
+//! with `concurrency = 4` and retries, a query answered over the bus, a children scope
+//! running payment and stock reservation concurrently under the order, and metrics.
 //!
 //! Run with `cargo run --example order_pipeline`.
 
@@ -22,6 +23,13 @@ pub struct PlaceOrder {
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]
 #[event(name = "order.placed")]
 pub struct OrderPlaced {
+    pub order_id: u32,
+}
+
+/// The parent of one order's concurrent steps (a children scope).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]
+#[event(name = "order.fulfilment")]
+pub struct Fulfilment {
     pub order_id: u32,
 }
 
@@ -88,11 +96,17 @@ async fn reserve(sku: &str, quantity: u32) -> Result<(), String> {
     backoff = "5ms"
 )]
 async fn place(cmd: &PlaceOrder) -> Result<OrderPlaced, String> {
-    reserve(&cmd.sku, cmd.quantity).await?;
-    charge(cmd.order_id).await?;
-    Ok(OrderPlaced {
-        order_id: cmd.order_id,
-    })
+    let (order_id, sku, quantity) = (cmd.order_id, cmd.sku.clone(), cmd.quantity);
+    // Payment and reservation run concurrently, both nested under the fulfilment; the
+    // scope fails (listing the failed children) if either does.
+    herald::current_bus()
+        .children(Fulfilment { order_id })
+        .spawn(async move { reserve(&sku, quantity).await })
+        .spawn(async move { charge(order_id).await })
+        .join()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(OrderPlaced { order_id })
 }
 
 #[tokio::main]
@@ -128,6 +142,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for (name, h) in &m.handlers {
         println!("  {name}: delivered {}, failed {}", h.delivered, h.failed);
+    }
+    if let Some(first) = bus
+        .query(&herald::Filter::new().name("order.fulfilment").limit(1))
+        .first()
+    {
+        println!("\nthe last order's fulfilment:");
+        if let Some(tree) = bus.tree(first.root_id()) {
+            print!("{tree}");
+        }
     }
     Ok(())
 }

@@ -80,6 +80,9 @@ pub enum BusError {
     /// No dead letter has this id.
     #[error("no dead letter with id {0}")]
     UnknownDeadLetter(Uuid),
+    /// No children scope with this parent id is running or remembered.
+    #[error("no children scope with parent id {0}")]
+    UnknownScope(Uuid),
 }
 
 /// Why a [`Bus::request`](crate::Bus::request) got no response.

@@ -56,6 +56,12 @@
 //!   `fn(&Record) -> bool` otherwise.
 //! - [`Bus::emit_batch`] reads the routing table once per batch but takes the history
 //!   lock once per record (so history order matches emission order with nested events).
+//! - A children scope's child ids and pending count are not on the parent's
+//!   [`Record`] (records are immutable) but in [`Bus::scope_status`]`(parent_id)`;
+//!   a child id names a spawned child, not a record. [`Bus::on_complete`] also fires
+//!   for a scope that is cancelled, and returns `Err` for an unknown scope.
+//! - [`Bus::replay`] replays history only (not a store), skips records whose payload
+//!   type is not registered, and does not append the replayed copies to history.
 
 #![warn(missing_docs)]
 
@@ -75,8 +81,14 @@ mod json;
 mod lifecycle;
 pub mod ops;
 pub mod registry;
+#[cfg(feature = "sqlite")]
+pub mod store;
 mod subscription;
 mod time_fmt;
+
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod cli;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -86,12 +98,17 @@ pub use crate::bus::{
     Builder, DeadLetter, Delivery, Emit, Filter, Metrics, Overflow, RecordSink, SubscriptionHandle,
     Tree,
 };
+pub use crate::bus::{
+    ChildFailure, ChildOutput, Children, ChildrenError, ReplayReport, ScopeStatus, REPLAYED_LABEL,
+};
 pub use crate::context::{
     current, current_bus, scope, spawn, with_bus, InCurrentContext, WithContext,
 };
 pub use crate::envelope::{Envelope, Record};
 pub use crate::event::{EntityRef, Event, Kind, Phase, Priority, Query};
 pub use crate::lifecycle::{Cancelled, Completed, Failed, Started};
+#[cfg(feature = "sqlite")]
+pub use crate::store::SqliteStore;
 pub use crate::subscription::{HandlerDescriptor, SubscriptionInfo};
 pub use bus::Bus;
 pub use uuid::Uuid;

@@ -557,6 +557,181 @@ fn threads(h: &mut Harness) {
     );
 }
 
+fn metrics_rows(h: &mut Harness) {
+    let probe = Arc::new(herald::Metrics::__probe());
+    let mut v = 0u64;
+    h.bench("metrics", "LatencyHistogram::record", || {
+        v = (v + 37) & 4095;
+        probe.record(black_box(200 + v));
+    });
+    h.bench("metrics", "Counter::incr", || probe.incr());
+    h.bench(
+        "metrics",
+        "per delivery: sampled stopwatch + record + 2 Counter::incr",
+        || probe.delivery(|| black_box(())),
+    );
+    h.bench(
+        "metrics",
+        "per delivery, always timed: 2 clock reads + record",
+        || probe.timed(|| black_box(())),
+    );
+    if !h.wants("metrics", "LatencyHistogram::record, 2 threads") {
+        return;
+    }
+    let per_thread: u64 = if h.quick() { 200_000 } else { 2_000_000 };
+    let run = |threads: u64| -> f64 {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let probe = probe.clone();
+                scope.spawn(move || {
+                    for n in 0..per_thread {
+                        probe.record(black_box(200 + ((n + t) & 63)));
+                    }
+                });
+            }
+        });
+        start.elapsed().as_nanos() as f64 / per_thread as f64
+    };
+    let samples = if h.quick() { 3 } else { 9 };
+    let mut one: Vec<f64> = (0..samples).map(|_| run(1)).collect();
+    let mut two: Vec<f64> = (0..samples).map(|_| run(2)).collect();
+    h.record(
+        "metrics",
+        "LatencyHistogram::record, 1 thread (wall ns per record per thread)",
+        &mut one,
+    );
+    h.record(
+        "metrics",
+        "LatencyHistogram::record, 2 threads, one histogram (wall ns per record per thread)",
+        &mut two,
+    );
+    black_box(probe.count());
+}
+
+/// Store rows: append throughput through a bus (the writer thread batches), and query
+/// latency by name + time window on a file of 1M records (100k with `--quick`).
+fn store(h: &mut Harness) {
+    use herald::store::StoreMetrics;
+    use herald::{Filter, SqliteStore, Started};
+
+    let quick = h.quick();
+    let rows_in_db: usize = if quick { 100_000 } else { 1_000_000 };
+    let db_label = if quick { "100k" } else { "1M" };
+    let append_row = "append through a bus, batched (wall ns per record)";
+    let window_row = format!("query {db_label}: name + 10% time window, stored rows");
+    let decoded_row = format!("query {db_label}: name + 10% time window, decoded records");
+    let newest_row = format!("query {db_label}: glob + time window, newest 100");
+    if ![append_row, &window_row, &decoded_row, &newest_row]
+        .iter()
+        .any(|n| h.wants("store", n))
+    {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("herald-bench-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    // 100 operations: each name holds 1% of the records.
+    let names: Vec<&'static str> = (0..100)
+        .map(|i| &*format!("bench.store.op{i:02}").leak())
+        .collect();
+    // Appends `total` records to the file at `path`; returns wall ns per record.
+    let append = |path: &std::path::Path, total: usize| -> (f64, StoreMetrics) {
+        let store = SqliteStore::open(path).expect("store");
+        let bus = Bus::builder()
+            .registered_handlers(false)
+            .history(0)
+            .store(store.clone())
+            .build()
+            .expect("bus");
+        let start = Instant::now();
+        let mut sent = 0;
+        while sent < total {
+            // Stay under the queue capacity: the row measures writing, not refusals.
+            while store.metrics().pending() > 32_768 {
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+            let burst = (total - sent).min(1_000);
+            bus.emit_batch((sent..sent + burst).map(|k| Started {
+                operation: names[k % names.len()].into(),
+                args: Vec::new(),
+            }));
+            sent += burst;
+        }
+        rt.block_on(store.flush());
+        let ns = start.elapsed().as_nanos() as f64 / total as f64;
+        (ns, store.metrics())
+    };
+
+    if h.wants("store", append_row) {
+        let per_sample = if quick { 50_000 } else { 200_000 };
+        let mut samples: Vec<f64> = (0..if quick { 3 } else { 5 })
+            .map(|i| {
+                let path = dir.join(format!("append-{i}.db"));
+                let (ns, m) = append(&path, per_sample);
+                assert_eq!((m.written, m.lost), (per_sample as u64, 0), "{m:?}");
+                let _ = std::fs::remove_file(&path);
+                ns
+            })
+            .collect();
+        h.record("store", append_row, &mut samples);
+        if let Some(ns) = h.get("store", append_row) {
+            eprintln!(
+                "  -> store append: {:.0} records/s (median); target >= 100,000",
+                1e9 / ns
+            );
+        }
+    }
+
+    if [&window_row, &decoded_row, &newest_row]
+        .iter()
+        .any(|n| h.wants("store", n))
+    {
+        let path = dir.join("query.db");
+        let before = std::time::SystemTime::now();
+        let (ns, m) = append(&path, rows_in_db);
+        let after = std::time::SystemTime::now();
+        assert_eq!(m.written, rows_in_db as u64, "{m:?}");
+        eprintln!(
+            "  (built a {db_label}-record store in {:.1} s: {:.0} records/s)",
+            ns * rows_in_db as f64 / 1e9,
+            1e9 / ns
+        );
+        let store = SqliteStore::open_read_only(&path).expect("store");
+        let span = after.duration_since(before).expect("clock");
+        let since = before + span.mul_f64(0.45);
+        let until = before + span.mul_f64(0.55);
+        let by_name = Filter::new()
+            .name("bench.store.op42.started")
+            .since(since)
+            .until(until);
+        let hits = store.query_stored(&by_name).expect("query").len();
+        h.bench("store", window_row.clone(), || {
+            black_box(store.query_stored(&by_name).expect("query").len());
+        });
+        h.bench("store", decoded_row.clone(), || {
+            black_box(store.query(&by_name).expect("query").len());
+        });
+        let newest = Filter::new()
+            .name("bench.store.*.started")
+            .since(since)
+            .until(until)
+            .limit(100);
+        h.bench("store", newest_row.clone(), || {
+            black_box(store.query_stored(&newest).expect("query").len());
+        });
+        if let Some(ns) = h.get("store", &window_row) {
+            eprintln!(
+                "  -> store query on {db_label} records by name + time window ({hits} hits): {:.2} ms",
+                ns / 1e6
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     let mut h = Harness::from_args();
     eprintln!(
@@ -569,6 +744,8 @@ fn main() {
     async_dispatch(&mut h);
     request(&mut h);
     threads(&mut h);
+    metrics_rows(&mut h);
+    store(&mut h);
     h.print_table();
 
     println!();

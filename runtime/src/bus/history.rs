@@ -223,6 +223,46 @@ impl Filter {
     }
 }
 
+/// Read by the event store, which translates a filter to SQL.
+#[cfg(feature = "sqlite")]
+impl Filter {
+    /// The exact name or the glob source, when a name was given.
+    pub(crate) fn wanted_name(&self) -> Option<&str> {
+        match &self.name {
+            None => None,
+            Some(NameMatch::Exact(n)) => Some(n),
+            Some(NameMatch::Glob(g)) => Some(g.as_str()),
+        }
+    }
+    pub(crate) fn wanted_kind(&self) -> Option<Kind> {
+        self.kind
+    }
+    pub(crate) fn wanted_phase(&self) -> Option<Phase> {
+        self.phase
+    }
+    pub(crate) fn wanted_source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+    pub(crate) fn wanted_target(&self) -> Option<&str> {
+        self.target.as_deref()
+    }
+    pub(crate) fn wanted_since(&self) -> Option<SystemTime> {
+        self.since
+    }
+    pub(crate) fn wanted_until(&self) -> Option<SystemTime> {
+        self.until
+    }
+    pub(crate) fn wanted_root(&self) -> Option<Uuid> {
+        self.root
+    }
+    pub(crate) fn wanted_correlation(&self) -> Option<Uuid> {
+        self.correlation
+    }
+    pub(crate) fn wanted_limit(&self) -> Option<usize> {
+        self.limit
+    }
+}
+
 /// A record and the records nested under it, from [`Bus::tree`](crate::Bus::tree).
 ///
 /// Its `Display` prints one line per operation, indented by depth, with the phase and
@@ -266,6 +306,12 @@ impl Tree {
     /// Depth of the deepest record (the root alone has depth 1).
     pub fn depth(&self) -> usize {
         1 + self.children.iter().map(Tree::depth).max().unwrap_or(0)
+    }
+
+    /// The tree of `root` from its records, oldest first (used by the event store).
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn from_records(root: Uuid, records: Vec<Record>) -> Option<Tree> {
+        Tree::build(root, records)
     }
 
     fn build(root: Uuid, records: Vec<Record>) -> Option<Tree> {

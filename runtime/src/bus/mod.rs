@@ -1,10 +1,13 @@
 //! The [`Bus`]: emission, routing, history, dead letters, subscription control, metrics.
 
+mod children;
 mod dead_letter;
 mod dispatch;
 mod emit;
+mod histogram;
 mod history;
 pub(crate) mod metrics;
+mod replay;
 mod request;
 mod routing;
 mod runtime;
@@ -23,10 +26,14 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use uuid::Uuid;
 
+pub use children::{
+    ChildFailure, ChildOutput, Children, ChildrenError, ScopeStatus, FINISHED_SCOPES,
+};
 pub use dead_letter::DeadLetter;
 pub use emit::{Delivery, Emit};
 pub use history::{Filter, Tree};
-pub use metrics::{HandlerMetrics, Metrics, NameMetrics};
+pub use metrics::{HandlerMetrics, LatencySnapshot, Metrics, NameMetrics};
+pub use replay::{ReplayReport, REPLAYED_LABEL};
 pub use sink::RecordSink;
 pub use subscribe::{Pattern, Subscriber, Typed};
 pub use worker::Overflow;
@@ -106,6 +113,8 @@ pub(crate) struct Inner {
     overflow: Overflow,
     /// Stores and transports that receive every kept record.
     sinks: Vec<Arc<dyn RecordSink>>,
+    /// Pending and running children scopes, and the last finished ones.
+    scopes: children::Scopes,
 }
 
 /// The routing table this thread used last, with the bus and version it came from.
@@ -303,6 +312,7 @@ impl Builder {
                 backoff_cap: self.backoff_cap,
                 overflow: self.overflow,
                 sinks: self.sinks,
+                scopes: children::Scopes::default(),
             }),
         }
     }
@@ -392,7 +402,8 @@ impl Bus {
             .unwrap_or_default()
     }
 
-    /// One record of the history, by id.
+    /// One record of the history, by id. For the parent of a children scope,
+    /// [`scope_status`](Bus::scope_status) shows its child ids and pending count.
     pub fn get(&self, id: Uuid) -> Option<Record> {
         self.inner.history.as_ref().and_then(|h| lock(h).get(id))
     }
@@ -473,18 +484,11 @@ impl Bus {
         let c = &self.inner.counters;
         let mut names: std::collections::BTreeMap<String, NameMetrics> = lock(&self.inner.names)
             .iter()
-            .map(|(n, s)| {
-                (
-                    n.clone(),
-                    NameMetrics {
-                        emitted: s.emitted.get(),
-                    },
-                )
-            })
+            .map(|(n, s)| (n.clone(), s.snapshot()))
             .collect();
-        let other = self.inner.other_names.emitted.get();
-        if other > 0 {
-            names.insert("<other>".to_owned(), NameMetrics { emitted: other });
+        let other = self.inner.other_names.snapshot();
+        if other.emitted > 0 {
+            names.insert("<other>".to_owned(), other);
         }
         let handlers = self
             .inner
@@ -492,15 +496,7 @@ impl Bus {
             .load()
             .subs
             .iter()
-            .map(|s| {
-                (
-                    s.name.to_string(),
-                    HandlerMetrics {
-                        delivered: s.delivered.get(),
-                        failed: s.failed.get(),
-                    },
-                )
-            })
+            .map(|s| (s.name.to_string(), metrics::handler_metrics(s)))
             .collect();
         Metrics {
             emitted: names.values().map(|n| n.emitted).sum(),
