@@ -174,6 +174,8 @@ pub(crate) struct Subscription {
     pub(crate) backoff: std::time::Duration,
     /// Bounded queue and worker limit of an async handler with `concurrency = N`.
     pub(crate) queue: Option<Arc<crate::bus::SubQueue>>,
+    /// Latency of its invocations.
+    pub(crate) stats: crate::bus::metrics::HandlerStats,
 }
 
 impl Subscription {
@@ -236,6 +238,7 @@ impl Subscription {
                 spec.backoff
             },
             queue,
+            stats: crate::bus::metrics::HandlerStats::default(),
         }
     }
 

@@ -609,8 +609,10 @@ fn metrics_rows(h: &mut Harness) {
     black_box(probe.count());
 }
 
-/// Store rows: append throughput through a bus (the writer thread batches), and query
-/// latency by name + time window on a file of 1M records (100k with `--quick`).
+/// Store rows: append throughput through a bus (the writer thread batches) beside the
+/// same inserts made directly with rusqlite, and query latency by name + time window on
+/// a file of 1M records (100k with `--quick`).
+#[cfg(feature = "sqlite")]
 fn store(h: &mut Harness) {
     use herald::store::StoreMetrics;
     use herald::{Filter, SqliteStore, Started};
@@ -619,11 +621,14 @@ fn store(h: &mut Harness) {
     let rows_in_db: usize = if quick { 100_000 } else { 1_000_000 };
     let db_label = if quick { "100k" } else { "1M" };
     let append_row = "append through a bus, batched (wall ns per record)";
+    let peer_row = "peer: rusqlite INSERTs of the same rows, 4,096 per transaction";
     let window_row = format!("query {db_label}: name + 10% time window, stored rows");
     let decoded_row = format!("query {db_label}: name + 10% time window, decoded records");
     let newest_row = format!("query {db_label}: glob + time window, newest 100");
-    if ![append_row, &window_row, &decoded_row, &newest_row]
+    let query_rows = [window_row.as_str(), &decoded_row, &newest_row];
+    if ![append_row, peer_row]
         .iter()
+        .chain(&query_rows)
         .any(|n| h.wants("store", n))
     {
         return;
@@ -637,6 +642,10 @@ fn store(h: &mut Harness) {
     let names: Vec<&'static str> = (0..100)
         .map(|i| &*format!("bench.store.op{i:02}").leak())
         .collect();
+    let started = |k: usize| Started {
+        operation: names[k % names.len()].into(),
+        args: Vec::new(),
+    };
     // Appends `total` records to the file at `path`; returns wall ns per record.
     let append = |path: &std::path::Path, total: usize| -> (f64, StoreMetrics) {
         let store = SqliteStore::open(path).expect("store");
@@ -654,20 +663,18 @@ fn store(h: &mut Harness) {
                 std::thread::sleep(std::time::Duration::from_micros(100));
             }
             let burst = (total - sent).min(1_000);
-            bus.emit_batch((sent..sent + burst).map(|k| Started {
-                operation: names[k % names.len()].into(),
-                args: Vec::new(),
-            }));
+            bus.emit_batch((sent..sent + burst).map(started));
             sent += burst;
         }
         rt.block_on(store.flush());
         let ns = start.elapsed().as_nanos() as f64 / total as f64;
         (ns, store.metrics())
     };
+    let per_sample = if quick { 50_000 } else { 200_000 };
+    let samples = if quick { 3 } else { 5 };
 
     if h.wants("store", append_row) {
-        let per_sample = if quick { 50_000 } else { 200_000 };
-        let mut samples: Vec<f64> = (0..if quick { 3 } else { 5 })
+        let mut ns: Vec<f64> = (0..samples)
             .map(|i| {
                 let path = dir.join(format!("append-{i}.db"));
                 let (ns, m) = append(&path, per_sample);
@@ -676,7 +683,7 @@ fn store(h: &mut Harness) {
                 ns
             })
             .collect();
-        h.record("store", append_row, &mut samples);
+        h.record("store", append_row, &mut ns);
         if let Some(ns) = h.get("store", append_row) {
             eprintln!(
                 "  -> store append: {:.0} records/s (median); target >= 100,000",
@@ -685,10 +692,77 @@ fn store(h: &mut Harness) {
         }
     }
 
-    if [&window_row, &decoded_row, &newest_row]
-        .iter()
-        .any(|n| h.wants("store", n))
-    {
+    if h.wants("store", peer_row) {
+        // The rows the writer would insert, made before the clock starts.
+        let bus = Bus::builder()
+            .registered_handlers(false)
+            .history(per_sample)
+            .build()
+            .expect("bus");
+        bus.emit_batch((0..per_sample).map(started));
+        let rows: Vec<[String; 8]> = bus
+            .history()
+            .iter()
+            .map(|r| {
+                [
+                    r.id().to_string(),
+                    r.name().to_owned(),
+                    r.event_name().to_owned(),
+                    r.kind().as_str().to_owned(),
+                    r.phase().as_str().to_owned(),
+                    r.root_id().to_string(),
+                    r.correlation_id().to_string(),
+                    r.to_json(),
+                ]
+            })
+            .collect();
+        let stamps: Vec<i64> = bus
+            .history()
+            .iter()
+            .map(|r| {
+                let since = r.timestamp().duration_since(std::time::UNIX_EPOCH);
+                since.map_or(0, |d| d.as_nanos() as i64)
+            })
+            .collect();
+        let mut ns: Vec<f64> = (0..samples)
+            .map(|i| {
+                let path = dir.join(format!("peer-{i}.db"));
+                drop(SqliteStore::open(&path).expect("schema"));
+                let conn = rusqlite::Connection::open(&path).expect("open");
+                conn.execute_batch(
+                    "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; \
+                     PRAGMA wal_autocheckpoint = 4096;",
+                )
+                .expect("pragmas");
+                let start = Instant::now();
+                let mut insert = conn
+                    .prepare(
+                        "INSERT INTO records (id, name, event, kind, phase, timestamp_ns, \
+                         root_id, correlation_id, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )
+                    .expect("prepare");
+                for (chunk, ts) in rows.chunks(4_096).zip(stamps.chunks(4_096)) {
+                    conn.execute_batch("BEGIN").expect("begin");
+                    for (r, t) in chunk.iter().zip(ts) {
+                        insert
+                            .execute(rusqlite::params![
+                                r[0], r[1], r[2], r[3], r[4], t, r[5], r[6], r[7]
+                            ])
+                            .expect("insert");
+                    }
+                    conn.execute_batch("COMMIT").expect("commit");
+                }
+                drop(insert);
+                drop(conn);
+                let ns = start.elapsed().as_nanos() as f64 / per_sample as f64;
+                let _ = std::fs::remove_file(&path);
+                ns
+            })
+            .collect();
+        h.record("store", peer_row, &mut ns);
+    }
+
+    if query_rows.iter().any(|n| h.wants("store", n)) {
         let path = dir.join("query.db");
         let before = std::time::SystemTime::now();
         let (ns, m) = append(&path, rows_in_db);
@@ -745,6 +819,7 @@ fn main() {
     request(&mut h);
     threads(&mut h);
     metrics_rows(&mut h);
+    #[cfg(feature = "sqlite")]
     store(&mut h);
     h.print_table();
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::metrics::Stopwatch;
 use super::worker::{handler_links, Scheduled, TaskOutcome};
 use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Route};
 use crate::context;
@@ -249,8 +250,13 @@ impl Bus {
             }
             match &sub.callback {
                 Callback::Sync(f) => {
+                    let watch = Stopwatch::sampled(&sub.stats.latency);
                     let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(input)))
                         .unwrap_or_else(|p| Err(panic_text(&*p)));
+                    if let Some(nanos) = watch.stop() {
+                        sub.stats.latency.record(nanos);
+                        route.stats.latency.record(nanos);
+                    }
                     match outcome {
                         Ok(()) => {
                             sub.delivered.incr();
@@ -262,6 +268,7 @@ impl Bus {
                         Err(error) => {
                             sub.failed.incr();
                             inner.counters.failed.incr();
+                            route.stats.failed.incr();
                             failures.push((sub.clone(), error));
                         }
                     }

@@ -1,44 +1,19 @@
 //! Counters on the hot path, latency histograms, queue-depth gauges, and the [`Metrics`]
 //! snapshot with its JSON and Prometheus renderings.
 //!
-//! # Recording (for the dispatcher)
+//! # Recording
 //!
-//! Per delivery, around the handler call (sync inline in `dispatch.rs`, async in the
-//! task or queue worker in `worker.rs`):
-//!
-//! ```ignore
-//! let watch = Stopwatch::sampled(&sub.stats.latency); // thread-local decrement, mostly
-//! let outcome = call_the_handler();
-//! if let Some(nanos) = watch.stop() {
-//!     sub.stats.latency.record(nanos); // LatencyHistogram::record(&self, nanos: u64)
-//!     route.stats.latency.record(nanos); // NameStats: same sample, by record name
-//! }
-//! match outcome {
-//!     Ok(()) => { sub.delivered.incr(); inner.counters.delivered.incr(); }
-//!     Err(_) => { sub.failed.incr(); inner.counters.failed.incr(); route.stats.failed.incr(); }
-//! }
-//! ```
-//!
-//! - `Stopwatch::sampled(&LatencyHistogram) -> Stopwatch` times every invocation of a
-//!   handler's first 1,024, then one in 64 per thread on average: reading the clock
-//!   (~30 ns) twice per delivery would alone break the 10 ns budget. Async handlers,
-//!   which cost a task anyway, may use `Stopwatch::start()` to time every invocation.
-//!   A latency is the handler's own run time (for async: first poll to completion), not
-//!   the time it waited in a queue.
-//! - `Subscription` holds a `pub(crate) stats: HandlerStats` (`HandlerStats::default()`
-//!   in `Subscription::new`): `stats.latency` as above, and `stats.queue_depth`, a
-//!   [`Gauge`]: `incr()` when an event enters the subscription's queue, `decr()` when a
-//!   worker takes it or the overflow policy drops it.
-//! - The async path needs the route's `Arc<NameStats>` (`route.stats`) carried into the
-//!   task to record the per-name latency and failures.
-//! - `Bus::metrics()` takes each handler's entry from [`handler_metrics`] (update it to
-//!   `sub.stats.snapshot(sub.delivered.get(), sub.failed.get())` once the field exists)
-//!   and each name's from [`NameStats::snapshot`].
+//! Around each handler invocation the dispatcher takes a [`Stopwatch::sampled`]: every
+//! invocation of a handler's first 1,024 is timed, then one in 64 per thread on average
+//! (reading the clock twice would alone cost more than the 10 ns per-delivery budget).
+//! A sample goes to the handler's histogram and to its record name's. A latency is the
+//! handler's own run time (for async handlers: start to completion, awaits included),
+//! not time spent waiting in a queue. Failures count per handler and per name.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -94,30 +69,6 @@ impl Counter {
     }
 }
 
-/// A gauge: a level that goes up and down (a queue's depth). Reads never go below 0.
-#[derive(Default)]
-pub(crate) struct Gauge(AtomicI64);
-
-#[allow(dead_code, reason = "the dispatcher maintains queue depths through it")]
-impl Gauge {
-    /// One more.
-    #[inline]
-    pub(crate) fn incr(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// One fewer.
-    #[inline]
-    pub(crate) fn decr(&self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// The current level (a racing `decr` before its `incr` reads as 0, not negative).
-    pub(crate) fn get(&self) -> u64 {
-        u64::try_from(self.0.load(Ordering::Relaxed)).unwrap_or(0)
-    }
-}
-
 /// Bus-wide counters.
 #[derive(Default)]
 pub(crate) struct BusCounters {
@@ -149,34 +100,12 @@ impl NameStats {
     }
 }
 
-/// Per subscription latency and queue depth (its counts are `Subscription::delivered`
-/// and `Subscription::failed`).
+/// Per subscription latency (its counts are `Subscription::delivered` and
+/// `Subscription::failed`; its queue depth is read from its queue).
 #[derive(Default)]
-#[allow(
-    dead_code,
-    reason = "held by each subscription once the dispatcher records"
-)]
 pub(crate) struct HandlerStats {
-    /// Run time of this handler's invocations.
+    /// Run time of this handler's invocations (sampled, see [`Stopwatch::sampled`]).
     pub(crate) latency: LatencyHistogram,
-    /// Events waiting in this handler's queue.
-    pub(crate) queue_depth: Gauge,
-}
-
-#[allow(
-    dead_code,
-    reason = "used by `handler_metrics` once subscriptions hold stats"
-)]
-impl HandlerStats {
-    /// This handler's entry in [`Metrics::handlers`], given its counts.
-    pub(crate) fn snapshot(&self, delivered: u64, failed: u64) -> HandlerMetrics {
-        HandlerMetrics {
-            delivered,
-            failed,
-            latency: self.latency.snapshot(),
-            queue_depth: self.queue_depth.get(),
-        }
-    }
 }
 
 /// A subscription's entry in [`Metrics::handlers`].
@@ -184,7 +113,7 @@ pub(crate) fn handler_metrics(sub: &Subscription) -> HandlerMetrics {
     HandlerMetrics {
         delivered: sub.delivered.get(),
         failed: sub.failed.get(),
-        latency: LatencySnapshot::default(),
+        latency: sub.stats.latency.snapshot(),
         queue_depth: sub.queue.as_ref().map_or(0, |q| q.depth() as u64),
     }
 }
@@ -511,20 +440,6 @@ mod tests {
     }
 
     #[test]
-    fn gauge_goes_up_and_down_never_below_zero() {
-        let g = Gauge::default();
-        g.incr();
-        g.incr();
-        g.decr();
-        assert_eq!(g.get(), 1);
-        g.decr();
-        g.decr();
-        assert_eq!(g.get(), 0);
-        g.incr();
-        assert_eq!(g.get(), 0, "the early decrement is balanced");
-    }
-
-    #[test]
     fn stats_snapshots() {
         let name = NameStats::default();
         name.emitted.add(3);
@@ -534,11 +449,8 @@ mod tests {
         assert_eq!((n.emitted, n.failed, n.latency.count), (3, 1, 1));
         assert_eq!(n.latency.max_ns, 2_000);
         let handler = HandlerStats::default();
-        handler.queue_depth.incr();
         handler.latency.record(10);
-        let h = handler.snapshot(5, 2);
-        assert_eq!((h.delivered, h.failed, h.queue_depth), (5, 2, 1));
-        assert_eq!(h.latency.p50_ns, 10);
+        assert_eq!(handler.latency.snapshot().p50_ns, 10);
     }
 
     fn latency(count: u64, p50_ns: u64, p99_ns: u64, max_ns: u64, sum_ns: u64) -> LatencySnapshot {

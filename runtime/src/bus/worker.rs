@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
+use super::metrics::Stopwatch;
 use super::{lock, Bus, Inner};
 use crate::context;
 use crate::envelope::{ErasedEnvelope, Links, Record};
@@ -115,6 +116,23 @@ fn jitter() -> f64 {
 impl Bus {
     /// Runs one invocation of `sub` on `record`, in the handler context.
     pub(crate) async fn attempt_once(&self, sub: &Subscription, record: &Record) -> Outcome {
+        let watch = Stopwatch::sampled(&sub.stats.latency);
+        let outcome = self.run_once(sub, record).await;
+        let sampled = watch.stop();
+        if sampled.is_some() || outcome.is_err() {
+            let name = self.inner.name_stats(record.name());
+            if let Some(nanos) = sampled {
+                sub.stats.latency.record(nanos);
+                name.latency.record(nanos);
+            }
+            if outcome.is_err() {
+                name.failed.incr();
+            }
+        }
+        outcome
+    }
+
+    async fn run_once(&self, sub: &Subscription, record: &Record) -> Outcome {
         let links = handler_links(record);
         match &sub.callback {
             Callback::Sync(f) => {

@@ -45,7 +45,7 @@ use writer::{Message, Stats};
 /// Default capacity of the queue between the emitters and the writer thread.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 /// Default largest number of records written in one transaction.
-pub const DEFAULT_BATCH_SIZE: usize = 1_000;
+pub const DEFAULT_BATCH_SIZE: usize = 16_384;
 
 /// An event store in a SQLite file; see the [module docs](self).
 ///
