@@ -50,8 +50,13 @@ fn issue_refund(account: &str, cents: u64) -> Result<(), String> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kept = std::env::args().nth(1).map(std::path::PathBuf::from);
     let dir = std::env::temp_dir().join(format!("herald-audit-trail-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let path = kept.clone().unwrap_or_else(|| dir.join("audit.db"));
+    let path = match &kept {
+        Some(path) => path.clone(),
+        None => {
+            std::fs::create_dir_all(&dir)?;
+            dir.join("audit.db")
+        }
+    };
 
     // First "process": do the work, with every record going to the store.
     {

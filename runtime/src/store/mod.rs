@@ -15,7 +15,10 @@
 //!
 //! The file is a plain SQLite database in WAL mode with one table, `records`, indexed by
 //! name, source, timestamp, root and correlation; its `json` column holds
-//! [`Record::to_json`].
+//! [`Record::to_json`]. A committed batch survives a crash of the process (the last
+//! batches may not survive a power loss: `synchronous = NORMAL`). A record whose id is
+//! already stored is not written twice (counted in [`StoreMetrics::duplicates`]).
+//! Several processes may read one file while one of them writes it.
 
 mod error;
 mod query;
@@ -29,6 +32,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -45,7 +49,9 @@ use writer::{Message, Stats};
 /// Default capacity of the queue between the emitters and the writer thread.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 /// Default largest number of records written in one transaction.
-pub const DEFAULT_BATCH_SIZE: usize = 16_384;
+pub const DEFAULT_BATCH_SIZE: usize = 4_096;
+/// Default time the writer waits for more records before writing a small batch.
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(2);
 
 /// An event store in a SQLite file; see the [module docs](self).
 ///
@@ -112,6 +118,7 @@ impl Drop for Inner {
 pub struct StoreOptions {
     queue_capacity: usize,
     batch_size: usize,
+    linger: Duration,
     max_bytes: Option<u64>,
     read_only: bool,
 }
@@ -121,6 +128,7 @@ impl Default for StoreOptions {
         StoreOptions {
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             batch_size: DEFAULT_BATCH_SIZE,
+            linger: DEFAULT_LINGER,
             max_bytes: None,
             read_only: false,
         }
@@ -129,20 +137,27 @@ impl Default for StoreOptions {
 
 impl StoreOptions {
     /// The defaults: queue of [`DEFAULT_QUEUE_CAPACITY`], batches of up to
-    /// [`DEFAULT_BATCH_SIZE`], no size limit, read-write.
+    /// [`DEFAULT_BATCH_SIZE`] after a [`DEFAULT_LINGER`], no size limit, read-write.
     pub fn new() -> StoreOptions {
         StoreOptions::default()
     }
-    /// How many records may wait for the writer (at least 1); beyond it `accept`
+    /// How many records may wait for the writer (1 to 2^28); beyond it `accept`
     /// refuses and counts the record as lost.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
+        self.queue_capacity = capacity.clamp(1, 1 << 28);
         self
     }
     /// The largest number of records written in one transaction (at least 1). A batch
     /// is whatever queued while the previous one was written, up to this size.
     pub fn batch_size(mut self, size: usize) -> Self {
         self.batch_size = size.max(1);
+        self
+    }
+    /// How long the writer, woken by a record while fewer than a batch are queued,
+    /// waits for more before writing (zero: at once). A trickle of records is then
+    /// written a few per transaction, and emitters seldom have to wake the writer.
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
         self
     }
     /// Caps the database file at about `bytes` (SQLite's `max_page_count`); writes past
@@ -167,7 +182,11 @@ impl StoreOptions {
         } else {
             let conn = schema::open_writer(&path, self.max_bytes)?;
             let (tx, rx) = mpsc::channel(self.queue_capacity);
-            let handle = writer::spawn(conn, rx, self.batch_size, Arc::clone(&stats))
+            let batching = writer::Batching {
+                size: self.batch_size,
+                linger: self.linger,
+            };
+            let handle = writer::spawn(conn, rx, batching, Arc::clone(&stats))
                 .map_err(|e| StoreError::open(&path, e))?;
             (Some(tx), Some(handle))
         };

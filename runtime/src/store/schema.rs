@@ -28,7 +28,7 @@ CREATE TABLE records (
     json           TEXT NOT NULL
 );
 CREATE INDEX records_name ON records (name, timestamp_ns);
-CREATE INDEX records_source ON records (source, timestamp_ns);
+CREATE INDEX records_source ON records (source, timestamp_ns) WHERE source IS NOT NULL;
 CREATE INDEX records_timestamp ON records (timestamp_ns);
 CREATE INDEX records_root ON records (root_id);
 CREATE INDEX records_correlation ON records (correlation_id, timestamp_ns);
@@ -137,6 +137,10 @@ pub(super) fn open_reader(path: &Path, beside_writer: bool) -> Result<Connection
     let flags = mode | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::open(path, e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| StoreError::open(path, e))?;
+    // Rows a query picks out are scattered over the file: map it rather than copy
+    // each page in, and keep the pages recent queries used.
+    conn.execute_batch("PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -16384;")
         .map_err(|e| StoreError::open(path, e))?;
     match user_version(&conn, path)? {
         SCHEMA_VERSION => Ok(conn),

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::{Connection, Statement};
 use tokio::sync::{mpsc, oneshot};
@@ -56,19 +57,29 @@ impl Stats {
     }
 }
 
+/// How the writer groups records into transactions.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Batching {
+    /// At most this many records per transaction.
+    pub(super) size: usize,
+    /// Woken with fewer queued, wait this long for more.
+    pub(super) linger: Duration,
+}
+
 pub(super) fn spawn(
     conn: Connection,
     rx: mpsc::Receiver<Message>,
-    batch_size: usize,
+    batching: Batching,
     stats: Arc<Stats>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("herald-store".to_owned())
-        .spawn(move || run(&conn, rx, batch_size, &stats))
+        .spawn(move || run(&conn, rx, batching, &stats))
 }
 
 /// Runs until every sender is gone and the queue is drained.
-fn run(conn: &Connection, mut rx: mpsc::Receiver<Message>, batch_size: usize, stats: &Stats) {
+fn run(conn: &Connection, mut rx: mpsc::Receiver<Message>, batching: Batching, stats: &Stats) {
+    let batch_size = batching.size;
     let mut insert = match conn.prepare(INSERT) {
         Ok(stmt) => Some(stmt),
         Err(e) => {
@@ -76,9 +87,14 @@ fn run(conn: &Connection, mut rx: mpsc::Receiver<Message>, batch_size: usize, st
             None
         }
     };
-    let mut batch: Vec<Record> = Vec::with_capacity(batch_size);
+    let mut batch: Vec<Record> = Vec::with_capacity(batch_size.min(super::DEFAULT_BATCH_SIZE));
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
+        // While this thread sleeps, emitters queue without waking it.
+        let short_batch = matches!(first, Message::Record(_)) && rx.len() + 1 < batch_size;
+        if short_batch && !batching.linger.is_zero() {
+            std::thread::sleep(batching.linger);
+        }
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
@@ -103,6 +119,10 @@ fn run(conn: &Connection, mut rx: mpsc::Receiver<Message>, batch_size: usize, st
             let _ = done.send(());
         }
     }
+    // Index statistics for the query planner of the next opener, as SQLite advises
+    // before closing; a failure here loses nothing.
+    drop(insert);
+    let _ = conn.execute_batch("PRAGMA optimize");
 }
 
 fn write(conn: &Connection, insert: &mut Statement<'_>, batch: &[Record], stats: &Stats) {
