@@ -114,6 +114,17 @@ impl Links {
         unpack(self.causation)
     }
 
+    /// The links of what happens inside an operation whose started event is `started`
+    /// and has these links (`root` and `correlation` already resolved).
+    #[inline]
+    pub(crate) fn inside(self, started: Uuid) -> Links {
+        Links {
+            parent: started.as_u128(),
+            causation: 0,
+            ..self
+        }
+    }
+
     /// The same links with another causation.
     #[inline]
     pub(crate) fn caused_by(self, causation: Option<Uuid>) -> Links {

@@ -51,6 +51,13 @@ pub(crate) fn next_with_ms(ms: u64) -> Uuid {
     })
 }
 
+/// A new id without reading the clock: stamped with the millisecond of this thread's
+/// previous id (for ids that are never recorded themselves).
+#[inline]
+pub(crate) fn next_unstamped() -> Uuid {
+    next_with_ms(0)
+}
+
 /// A new v7 id stamped with a cheap (coarse) reading of the clock.
 #[inline]
 pub(crate) fn next() -> Uuid {

@@ -140,13 +140,16 @@ impl Site {
     /// The lifecycle names of this site for this call.
     fn names(&'static self, self_type: fn() -> &'static str) -> NamesRef {
         if !self.method {
-            return NamesRef::Static(self.names.get_or_init(|| SiteNames::leaked("", self.op)));
+            return NamesRef::Static(match self.names.get() {
+                Some(names) => names,
+                None => self.names.get_or_init(|| SiteNames::leaked("", self.op)),
+            });
         }
         let ty = self_type();
         let cached = self
             .names
             .get_or_init(|| SiteNames::leaked(ty, Box::leak(self.method_op(ty).into_boxed_str())));
-        if cached.self_type == ty {
+        if std::ptr::eq(cached.self_type, ty) || cached.self_type == ty {
             NamesRef::Static(cached)
         } else {
             // A blanket impl: one site, several `Self` types.
@@ -280,7 +283,10 @@ impl Call {
                 };
                 emit_started(bus, &names, opts)
             } else {
-                crate::id::next()
+                // Nobody records the started event, so its id only names the parent of
+                // what happens inside: no clock read (it carries the millisecond of
+                // this thread's previous id).
+                crate::id::next_unstamped()
             };
             let links = Links::new(
                 links.parent(),
@@ -303,14 +309,7 @@ impl Call {
 
     /// The links of everything that happens inside the call.
     fn inner_links(&self) -> Option<Links> {
-        self.state.as_ref().map(|s| {
-            Links::new(
-                Some(s.started_id),
-                s.links.root(),
-                s.links.correlation(),
-                None,
-            )
-        })
+        self.state.as_ref().map(|s| s.links.inside(s.started_id))
     }
 
     fn close<E: Event>(
@@ -384,6 +383,9 @@ impl CallState {
         lifecycle: Option<Lifecycle>,
         ev: impl FnOnce(&SiteNames) -> E,
     ) {
+        if lifecycle.is_some() && self.wanted & CLOSING == 0 {
+            return;
+        }
         let names = &*self.names;
         let (name, flag) = match lifecycle {
             Some(Lifecycle::Completed) => (Some(names.completed.clone()), COMPLETED),
