@@ -43,6 +43,30 @@ impl Bus {
         self.dispatch_inner(payload, &mut opts, route, None)
     }
 
+    /// `emit` without options: the common case, kept free of option handling when no
+    /// subscription and no store wants the record.
+    #[inline]
+    pub(crate) fn emit_plain<E: Event>(&self, payload: E) -> Uuid {
+        if !self.inner.disabled && payload.__herald_record_name().is_none() {
+            let name = Name::Static(E::NAME);
+            let table = self.inner.table();
+            if let Some(route) = table.get(TypeId::of::<E>(), &name, true) {
+                route.stats.emitted.incr();
+                if !route.wanted() {
+                    return id::next();
+                }
+                return self.deliver_wanted(
+                    payload,
+                    &mut EmitOptions::default(),
+                    name,
+                    route,
+                    None,
+                );
+            }
+        }
+        self.dispatch(payload, EmitOptions::default(), None)
+    }
+
     #[inline]
     fn dispatch_inner<E: Event>(
         &self,

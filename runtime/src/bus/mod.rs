@@ -353,8 +353,9 @@ impl Bus {
 
     /// Emits `ev`: runs matching sync handlers inline in priority order, schedules async
     /// ones, returns the new record's id. Never panics because a handler did.
+    #[inline]
     pub fn emit<E: Event>(&self, ev: E) -> Uuid {
-        self.dispatch(ev, EmitOptions::default(), None)
+        self.emit_plain(ev)
     }
 
     /// Starts an emission with metadata; see [`Emit`].
