@@ -62,6 +62,13 @@
 //!   for a scope that is cancelled, and returns `Err` for an unknown scope.
 //! - [`Bus::replay`] replays history only (not a store), skips records whose payload
 //!   type is not registered, and does not append the replayed copies to history.
+//! - Handler latency is sampled (every invocation of a handler's first 1,024, then one
+//!   in 64 on average), so a latency count may be lower than the delivered count.
+//! - `herald::ops`: [`ops::Operation`] has an `id` field (so a child can name its
+//!   parent), `max_retries` is an `Option` (the config default when `None`), and
+//!   `submit` returns a `Result` (duplicate ids, parent cycles).
+//! - Handlers of a `query` may return `R`, `Option<R>` or `Result<R, E>` (checked at
+//!   compile time); [`Bus::request`] needs `R: Clone` to hand the response back.
 
 #![warn(missing_docs)]
 
