@@ -170,7 +170,7 @@ impl Coordinator {
             conflicts: c.conflicts.get(),
             grace_period_saves: c.grace_saves.get(),
             executing_protections: c.executing_protections.get(),
-            resolution: c.resolution.summary(),
+            resolution: super::metrics::summary(&c.resolution),
             executing: self.inner.slots.executing() as u64,
             pending: self.inner.pending.load(Ordering::Relaxed),
         }
@@ -353,7 +353,9 @@ impl Inner {
         drop(shard);
         self.pending
             .fetch_sub(1 + round.rejected.len() as u64, Ordering::Relaxed);
-        self.counters.resolution.record(start.elapsed());
+        self.counters
+            .resolution
+            .record(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
         if round.contenders > 1 {
             self.counters.conflicts.incr();
             self.counters.grace_saves.add(round.spared as u64);
