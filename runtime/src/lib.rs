@@ -138,3 +138,8 @@ pub mod prelude {
     pub use crate::event::Event;
     pub use herald_macros::{instrument_events, on, Event};
 }
+
+/// The README's example, compiled and run as a doctest so it stays true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
