@@ -1,5 +1,6 @@
 //! The [`Bus`]: emission, routing, history, dead letters, subscription control, metrics.
 
+mod builder;
 mod children;
 mod dead_letter;
 mod dispatch;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use uuid::Uuid;
 
+pub use builder::Builder;
 pub use children::{
     ChildFailure, ChildOutput, Children, ChildrenError, ScopeStatus, FINISHED_SCOPES,
 };
@@ -154,170 +156,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Builds a [`Bus`]: `Bus::builder().group("workers").history(1_000).build()`.
-#[derive(Clone)]
-#[must_use = "a builder does nothing until `.build()`"]
-pub struct Builder {
-    groups: Vec<String>,
-    registered: bool,
-    history: usize,
-    dead_letters: usize,
-    request_timeout: Duration,
-    extra: Vec<HandlerDescriptor>,
-    disabled: bool,
-    sinks: Vec<Arc<dyn RecordSink>>,
-    backoff_cap: Duration,
-    queue_capacity: usize,
-    overflow: Overflow,
-}
-
-impl fmt::Debug for Builder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("groups", &self.groups)
-            .field("registered", &self.registered)
-            .field("history", &self.history)
-            .field("stores", &self.sinks.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder {
-            groups: Vec::new(),
-            registered: true,
-            history: DEFAULT_HISTORY,
-            dead_letters: DEFAULT_DEAD_LETTERS,
-            request_timeout: Duration::from_secs(30),
-            extra: Vec::new(),
-            disabled: false,
-            sinks: Vec::new(),
-            backoff_cap: Duration::from_secs(30),
-            queue_capacity: DEFAULT_QUEUE_CAPACITY,
-            overflow: Overflow::DropOldest,
-        }
-    }
-}
-
-impl Builder {
-    /// Takes the registered handlers of this group (may be called several times; without
-    /// it the bus takes group `"default"`).
-    pub fn group(mut self, group: impl Into<String>) -> Self {
-        self.groups.push(group.into());
-        self
-    }
-    /// Whether to take the `#[on]` handlers registered at link time (default true).
-    pub fn registered_handlers(mut self, yes: bool) -> Self {
-        self.registered = yes;
-        self
-    }
-    /// History capacity (default 10,000; 0 turns history off).
-    pub fn history(mut self, capacity: usize) -> Self {
-        self.history = capacity;
-        self
-    }
-    /// Dead-letter capacity (default 1,000); the oldest is evicted and counted as dropped.
-    pub fn dead_letters(mut self, capacity: usize) -> Self {
-        self.dead_letters = capacity;
-        self
-    }
-    /// How long a request waits for its response (default 30 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-    /// Longest wait between two retries (default 30 s): the backoff doubles per retry
-    /// up to this cap, then jitter in [0.8, 1.2] applies.
-    pub fn backoff_cap(mut self, cap: Duration) -> Self {
-        self.backoff_cap = cap;
-        self
-    }
-    /// Capacity of the queue of each handler with `concurrency = N` (default 1,024).
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity;
-        self
-    }
-    /// What a full handler queue does with an event from `emit` (default
-    /// [`Overflow::DropOldest`]); `emit_and_wait` always waits for room.
-    pub fn overflow(mut self, policy: Overflow) -> Self {
-        self.overflow = policy;
-        self
-    }
-    /// Sends every emitted record to `store` as well (an event store such as a SQLite
-    /// file; see [`RecordSink`]). May be called several times.
-    pub fn store(mut self, store: impl RecordSink) -> Self {
-        self.sinks.push(Arc::new(store));
-        self
-    }
-    /// Adds one `#[on]` handler by hand: `.subscription(herald::subscription!(path::to::handler))`.
-    /// Useful where link-time registration cannot be relied on.
-    pub fn subscription(mut self, descriptor: HandlerDescriptor) -> Self {
-        self.extra.push(descriptor);
-        self
-    }
-
-    /// Builds the bus. Fails when two event types are registered under one name.
-    pub fn build(self) -> Result<Bus, BuildError> {
-        crate::registry::check()?;
-        Ok(self.build_unchecked())
-    }
-
-    fn build_unchecked(self) -> Bus {
-        let groups: Vec<&str> = if self.groups.is_empty() {
-            vec!["default"]
-        } else {
-            self.groups.iter().map(String::as_str).collect()
-        };
-        let mut subs: Vec<Arc<Subscription>> = Vec::new();
-        if self.registered && !self.disabled {
-            for d in crate::registry::subscriptions() {
-                if groups.contains(&d.group) {
-                    subs.push(Arc::new(Subscription::from_descriptor(
-                        d,
-                        self.queue_capacity,
-                    )));
-                }
-            }
-        }
-        for d in &self.extra {
-            if !subs.iter().any(|s| s.name == d.name) {
-                subs.push(Arc::new(Subscription::from_descriptor(
-                    d,
-                    self.queue_capacity,
-                )));
-            }
-        }
-        let keep = (self.history > 0 || !self.sinks.is_empty()) && !self.disabled;
-        let table = RoutingTable::new(subs, keep);
-        let epoch = table.epoch;
-        Bus {
-            inner: Arc::new(Inner {
-                disabled: self.disabled,
-                table: ArcSwap::from_pointee(table),
-                version: AtomicU64::new(routing::next_version()),
-                epoch: AtomicU64::new(epoch),
-                changes: Mutex::new(()),
-                history: (self.history > 0 && !self.disabled)
-                    .then(|| Mutex::new(History::new(self.history))),
-                dead: Mutex::new(DeadLetters::new(self.dead_letters)),
-                counters: BusCounters::default(),
-                names: Mutex::new(HashMap::new()),
-                other_names: Arc::new(NameStats::default()),
-                inflight: AtomicUsize::new(0),
-                idle: tokio::sync::Notify::new(),
-                next_subscription: AtomicU64::new(1),
-                request_timeout: self.request_timeout,
-                requests: request::Requests::default(),
-                backoff_cap: self.backoff_cap,
-                overflow: self.overflow,
-                sinks: self.sinks,
-                scopes: children::Scopes::default(),
-            }),
-        }
-    }
-}
-
 /// The global bus (see [`crate::bus()`]).
 pub(crate) fn global() -> &'static Bus {
     static GLOBAL: OnceLock<Bus> = OnceLock::new();
@@ -337,13 +175,7 @@ impl Bus {
 
     /// A bus that accepts emissions and does nothing with them, at near-zero cost.
     pub fn disabled() -> Bus {
-        Builder {
-            disabled: true,
-            history: 0,
-            registered: false,
-            ..Builder::default()
-        }
-        .build_unchecked()
+        Builder::disabled().build_unchecked()
     }
 
     /// Whether this bus was made by [`Bus::disabled`].
