@@ -125,6 +125,25 @@ impl Links {
         }
     }
 
+    /// The links handlers of the record `id`, emitted with these links, run under: their
+    /// emissions are caused by it, share its correlation, and sit beside it in its tree
+    /// (the same as `handler_links` of the record, without unpacking its ids).
+    #[inline]
+    pub(crate) fn handled(self, id: Uuid) -> Links {
+        let id = id.as_u128();
+        let or_id = |v: u128| if v == 0 { id } else { v };
+        Links {
+            parent: self.parent,
+            root: if self.parent == 0 {
+                0
+            } else {
+                or_id(self.root)
+            },
+            correlation: or_id(self.correlation),
+            causation: id,
+        }
+    }
+
     /// The same links with another causation.
     #[inline]
     pub(crate) fn caused_by(self, causation: Option<Uuid>) -> Links {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::metrics::Stopwatch;
-use super::worker::{handler_links, Scheduled, TaskOutcome};
+use super::worker::{Scheduled, TaskOutcome};
 use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Route};
 use crate::context;
-use crate::envelope::{Envelope, ErasedEnvelope, Meta, Name, Record};
+use crate::envelope::{Envelope, ErasedEnvelope, Links, Meta, Name, Record};
 use crate::event::Event;
 use crate::id;
 use crate::instrument::panic_text;
@@ -214,6 +214,7 @@ impl Bus {
         meta.extra = opts.extra.take();
         meta.link(links);
         let expired = meta.expires_at.is_some_and(|at| at <= now);
+        let handled = links.handled(id);
         let env = Envelope::new(meta, payload);
         if route.needs_record || opts.answers.is_some() {
             let record = Record::new(env);
@@ -231,7 +232,7 @@ impl Bus {
                 envelope: &record,
                 record: Some(&record),
             };
-            let failures = self.run_handlers(route, input, &mut wait);
+            let failures = self.run_handlers(route, input, handled, &mut wait);
             self.handle_failures(&record, failures, wait);
         } else {
             if expired {
@@ -242,7 +243,7 @@ impl Bus {
                 envelope: &env,
                 record: None,
             };
-            let failures = self.run_handlers(route, input, &mut wait);
+            let failures = self.run_handlers(route, input, handled, &mut wait);
             if !failures.is_empty() {
                 self.handle_failures(&Record::new(env), failures, wait);
             }
@@ -252,10 +253,12 @@ impl Bus {
 
     /// Runs the sync handlers inline and schedules the async ones; returns the failures.
     #[inline]
+    /// `handled` are the links handlers run under (see [`Links::handled`]).
     fn run_handlers(
         &self,
         route: &Route,
         input: HandlerInput<'_>,
+        handled: Links,
         wait: &mut Option<&mut Waiter>,
     ) -> Vec<(Arc<Subscription>, String)> {
         let mut failures = Vec::new();
@@ -264,7 +267,8 @@ impl Bus {
         }
         let inner = &*self.inner;
         let _bus = context::enter_bus(self);
-        let _links = context::enter(handler_links(input.envelope));
+        let _links = context::enter(handled);
+        let shard = super::metrics::shard();
         for sub in route.subs.iter() {
             if sub.is_paused() || !sub.accepts(input) {
                 if let Some(w) = wait.as_deref_mut() {
@@ -283,16 +287,16 @@ impl Bus {
                     }
                     match outcome {
                         Ok(()) => {
-                            sub.delivered.incr();
-                            inner.counters.delivered.incr();
+                            sub.delivered.incr_in(shard);
+                            inner.counters.delivered.incr_in(shard);
                             if let Some(w) = wait.as_deref_mut() {
                                 w.delivery.handled += 1;
                             }
                         }
                         Err(error) => {
-                            sub.failed.incr();
-                            inner.counters.failed.incr();
-                            route.stats.failed.incr();
+                            sub.failed.incr_in(shard);
+                            inner.counters.failed.incr_in(shard);
+                            route.stats.failed.incr_in(shard);
                             failures.push((sub.clone(), error));
                         }
                     }

@@ -34,7 +34,8 @@ pub(crate) struct Counter {
     shards: [Padded; SHARDS],
 }
 
-fn shard() -> usize {
+/// This thread's shard index (fixed for the thread's life).
+pub(crate) fn shard() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
         static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
@@ -54,6 +55,14 @@ impl Counter {
     #[inline]
     pub(crate) fn add(&self, n: u64) {
         self.shards[shard()].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// One more, on a shard looked up once by the caller (see [`shard`]).
+    #[inline]
+    pub(crate) fn incr_in(&self, shard: usize) {
+        self.shards[shard % SHARDS]
+            .0
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     #[inline]
