@@ -17,16 +17,7 @@ pub fn event(input: &DeriveInput) -> Option<TokenStream> {
     }
     let ident = &input.ident;
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
-    let mut generics = input.generics.clone();
-    if !generics.params.is_empty() {
-        generics
-            .make_where_clause()
-            .predicates
-            .push(syn::parse_quote! {
-                #ident #ty_generics: ::herald::__private::serde::Serialize
-                    + ::core::marker::Send + ::core::marker::Sync + 'static
-            });
-    }
+    let generics = crate::expand::event::bounded_generics(input);
     let where_clause = &generics.where_clause;
     Some(quote! {
         const _: () = {

@@ -2,29 +2,15 @@
 //! `args`, `args(..)`, `skip(..)` and `ret`. Custom lifecycle events are in
 //! `test_custom_events.rs`.
 
+mod common;
+use common::{args, started_args};
 use std::fmt;
 
 use herald::prelude::*;
-use herald::{Bus, Phase, Record};
+use herald::{Bus, Phase};
 
 fn private_bus() -> Bus {
     Bus::builder().registered_handlers(false).build().unwrap()
-}
-
-fn started_args(r: &Record) -> Vec<(String, String)> {
-    r.downcast_ref::<herald::Started>()
-        .unwrap_or_else(|| panic!("{} is not a Started", r.name()))
-        .args
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
-fn args(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
 }
 
 // ---- operation names -------------------------------------------------------------------

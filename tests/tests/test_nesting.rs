@@ -2,6 +2,8 @@
 //! async, under concurrency; operation names; recorded arguments and return values;
 //! custom lifecycle events.
 
+mod common;
+use common::{args, started_args};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Barrier};
@@ -40,22 +42,6 @@ fn links(r: &Record, parent: Option<&Record>, root: &Record, causation: Option<&
         "causation of {}",
         r.name()
     );
-}
-
-fn started_args(r: &Record) -> Vec<(String, String)> {
-    r.downcast_ref::<herald::Started>()
-        .unwrap_or_else(|| panic!("{} is not a Started", r.name()))
-        .args
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
-fn args(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]

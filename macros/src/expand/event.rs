@@ -25,16 +25,7 @@ fn expand(def: &EventDef<'_>) -> TokenStream {
     let input = def.input;
     let ident = &input.ident;
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
-    let mut generics = input.generics.clone();
-    if def.is_generic() {
-        generics
-            .make_where_clause()
-            .predicates
-            .push(syn::parse_quote! {
-                #ident #ty_generics: ::herald::__private::serde::Serialize
-                    + ::core::marker::Send + ::core::marker::Sync + 'static
-            });
-    }
+    let generics = bounded_generics(input);
     let where_clause = &generics.where_clause;
 
     let name = &def.name;
@@ -106,4 +97,22 @@ fn expand(def: &EventDef<'_>) -> TokenStream {
             #register
         };
     }
+}
+
+/// The type's generics with, for a generic type, the bound the `Event` supertraits need
+/// on the type itself (`Serialize + Send + Sync + 'static`).
+pub(crate) fn bounded_generics(input: &syn::DeriveInput) -> syn::Generics {
+    let ident = &input.ident;
+    let (_, ty_generics, _) = input.generics.split_for_impl();
+    let mut generics = input.generics.clone();
+    if !generics.params.is_empty() {
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote! {
+                #ident #ty_generics: ::herald::__private::serde::Serialize
+                    + ::core::marker::Send + ::core::marker::Sync + 'static
+            });
+    }
+    generics
 }
