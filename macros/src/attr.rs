@@ -62,6 +62,8 @@ pub struct OnOptions {
     pub retry: Option<Int<u32>>,
     /// `backoff = "50ms"`.
     pub backoff: Option<Str>,
+    /// `shared` or `shared = true`: once across the processes of a transport.
+    pub shared: Option<bool>,
 }
 
 /// Everything `#[on(...)]` was given.
@@ -387,12 +389,20 @@ const ON_OPTIONS: &[&str] = &[
     "concurrency",
     "retry",
     "backoff",
+    "shared",
 ];
+
+/// Whether the input starts with an option word standing alone (`shared, ...`).
+fn bare_option(input: ParseStream<'_>) -> bool {
+    let fork = input.fork();
+    fork.call(syn::Ident::parse_any)
+        .is_ok_and(|i| ON_OPTIONS.iter().any(|o| i == o) && (fork.is_empty() || fork.peek(Token![,])))
+}
 
 fn split_on_args(input: ParseStream<'_>) -> syn::Result<(Option<Type>, Vec<NestedMeta>)> {
     let mut event = None;
     let named_first = input.peek(syn::Ident::peek_any)
-        && (input.peek2(Token![=]) || input.peek2(syn::token::Paren));
+        && (input.peek2(Token![=]) || input.peek2(syn::token::Paren) || bare_option(input));
     if !input.is_empty() && !named_first && !input.peek(Lit) {
         event = Some(input.parse::<Type>()?);
         if !input.is_empty() {

@@ -335,11 +335,16 @@ pub struct Delivery {
     pub retry: u32,
     /// `backoff = ".."` in nanoseconds, 0 when not given (the runtime default applies).
     pub backoff_nanos: u64,
+    /// `shared`: runs once across the processes linked by a transport.
+    pub shared: bool,
 }
 
 /// Rules across the delivery arguments of `#[on]`.
 pub fn handler_options(func: &ItemFn, opts: &OnOptions, errors: &mut Accumulator) -> Delivery {
-    let mut delivery = Delivery::default();
+    let mut delivery = Delivery {
+        shared: opts.shared.unwrap_or(false),
+        ..Delivery::default()
+    };
     if let Some(concurrency) = opts.concurrency {
         if func.sig.asyncness.is_none() {
             errors.push(at(

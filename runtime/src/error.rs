@@ -68,6 +68,9 @@ pub enum BuildError {
     /// The event registry is inconsistent.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The transport could not start.
+    #[error(transparent)]
+    Transport(#[from] crate::transport::TransportError),
 }
 
 /// A subscription or dead letter named by a call does not exist.

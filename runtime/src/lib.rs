@@ -92,6 +92,7 @@ pub mod registry;
 pub mod store;
 mod subscription;
 mod time_fmt;
+pub mod transport;
 
 #[cfg(feature = "cli")]
 #[doc(hidden)]

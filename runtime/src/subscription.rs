@@ -98,6 +98,8 @@ pub struct HandlerDescriptor {
     #[doc(hidden)]
     pub backoff: std::time::Duration,
     #[doc(hidden)]
+    pub shared: bool,
+    #[doc(hidden)]
     pub call: HandlerCall,
 }
 
@@ -174,6 +176,8 @@ pub(crate) struct Subscription {
     pub(crate) backoff: std::time::Duration,
     /// Bounded queue and worker limit of an async handler with `concurrency = N`.
     pub(crate) queue: Option<Arc<crate::bus::SubQueue>>,
+    /// Runs once across the processes of a transport (see `crate::transport`).
+    pub(crate) shared: bool,
     /// Latency of its invocations.
     pub(crate) stats: crate::bus::metrics::HandlerStats,
 }
@@ -199,6 +203,7 @@ impl Subscription {
             concurrency: d.concurrency,
             retry: d.retry,
             backoff: d.backoff,
+            shared: d.shared,
             queue_capacity,
         })
     }
@@ -238,6 +243,7 @@ impl Subscription {
                 spec.backoff
             },
             queue,
+            shared: spec.shared,
             stats: crate::bus::metrics::HandlerStats::default(),
         }
     }
@@ -288,6 +294,7 @@ impl Subscription {
             delivered: self.delivered.get(),
             failed: self.failed.get(),
             retry: self.retry,
+            shared: self.shared,
             queue_depth: self.queue.as_ref().map_or(0, |q| q.depth()),
         }
     }
@@ -308,6 +315,7 @@ pub(crate) struct SubscriptionSpec {
     pub(crate) concurrency: u32,
     pub(crate) retry: u32,
     pub(crate) backoff: std::time::Duration,
+    pub(crate) shared: bool,
     pub(crate) queue_capacity: usize,
 }
 
@@ -346,6 +354,8 @@ pub struct SubscriptionInfo {
     pub failed: u64,
     /// Retries after a failed attempt (`retry = N`).
     pub retry: u32,
+    /// Whether it runs once across the processes of a transport (`shared`).
+    pub shared: bool,
     /// Events waiting in the queue of a handler with `concurrency = N`.
     pub queue_depth: usize,
 }

@@ -110,6 +110,7 @@ fn descriptor(h: &Handler<'_>) -> TokenStream {
         concurrency,
         retry,
         backoff_nanos: backoff,
+        shared,
     } = h.delivery;
     let (call_fn, call) = if func.sig.asyncness.is_some() {
         (
@@ -143,6 +144,7 @@ fn descriptor(h: &Handler<'_>) -> TokenStream {
                 concurrency: #concurrency,
                 retry: #retry,
                 backoff: ::core::time::Duration::from_nanos(#backoff),
+                shared: #shared,
                 call: #call,
             }
         };

@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
 use super::*;
+use crate::transport::{Inbox, Transport, DEFAULT_DEDUP_WINDOW};
 
 /// Builds a [`Bus`]: `Bus::builder().group("workers").history(1_000).build()`.
 #[derive(Clone)]
@@ -22,6 +23,7 @@ pub struct Builder {
     extra: Vec<HandlerDescriptor>,
     disabled: bool,
     sinks: Vec<Arc<dyn RecordSink>>,
+    transport: Option<Arc<dyn Transport>>,
     backoff_cap: Duration,
     queue_capacity: usize,
     overflow: Overflow,
@@ -34,6 +36,7 @@ impl fmt::Debug for Builder {
             .field("registered", &self.registered)
             .field("history", &self.history)
             .field("stores", &self.sinks.len())
+            .field("transport", &self.transport.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -49,6 +52,7 @@ impl Default for Builder {
             extra: Vec::new(),
             disabled: false,
             sinks: Vec::new(),
+            transport: None,
             backoff_cap: Duration::from_secs(30),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             overflow: Overflow::DropOldest,
@@ -106,6 +110,14 @@ impl Builder {
         self.sinks.push(Arc::new(store));
         self
     }
+    /// Links this bus to other processes through `transport` (see
+    /// [`crate::transport`]): every record it keeps is published, and records from the
+    /// others reach its handlers. One transport per bus; a later call replaces an
+    /// earlier one.
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
+        self
+    }
     /// Adds one `#[on]` handler by hand: `.subscription(herald::subscription!(path::to::handler))`.
     /// Useful where link-time registration cannot be relied on.
     pub fn subscription(mut self, descriptor: HandlerDescriptor) -> Self {
@@ -113,10 +125,17 @@ impl Builder {
         self
     }
 
-    /// Builds the bus. Fails when two event types are registered under one name.
+    /// Builds the bus. Fails when two event types are registered under one name, or
+    /// when the transport cannot start.
     pub fn build(self) -> Result<Bus, BuildError> {
         crate::registry::check()?;
-        Ok(self.build_unchecked())
+        let bus = self.build_unchecked();
+        if let Some(transport) = &bus.inner.transport {
+            let inbox = Inbox::new(&bus, DEFAULT_DEDUP_WINDOW);
+            transport.start(inbox.clone())?;
+            let _ = bus.inner.inbox.set(inbox);
+        }
+        Ok(bus)
     }
 
     /// The builder of [`Bus::disabled`].
@@ -154,8 +173,11 @@ impl Builder {
                 )));
             }
         }
-        let keep = (self.history > 0 || !self.sinks.is_empty()) && !self.disabled;
-        let table = RoutingTable::new(subs, keep);
+        let transport = self.transport.filter(|_| !self.disabled);
+        let keep = (self.history > 0 || !self.sinks.is_empty() || transport.is_some())
+            && !self.disabled;
+        let sharing = transport.as_ref().is_some_and(|t| t.shares());
+        let table = RoutingTable::new(subs, keep, sharing);
         let epoch = table.epoch;
         Bus {
             inner: Arc::new(Inner {
@@ -178,6 +200,8 @@ impl Builder {
                 backoff_cap: self.backoff_cap,
                 overflow: self.overflow,
                 sinks: self.sinks,
+                transport,
+                inbox: OnceLock::new(),
                 scopes: children::Scopes::default(),
             }),
         }

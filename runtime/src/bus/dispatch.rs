@@ -373,6 +373,9 @@ impl Inner {
         for sink in &self.sinks {
             sink.accept(record);
         }
+        if let Some(transport) = &self.transport {
+            transport.publish(record);
+        }
     }
 
     fn count_expired(&self, route: &Route, wait: Option<&mut Waiter>) {

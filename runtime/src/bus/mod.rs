@@ -8,6 +8,7 @@ mod emit;
 mod histogram;
 mod history;
 pub(crate) mod metrics;
+mod remote;
 mod replay;
 mod request;
 mod routing;
@@ -39,6 +40,7 @@ pub use replay::{ReplayReport, REPLAYED_LABEL};
 pub use sink::RecordSink;
 pub use subscribe::{Pattern, Subscriber, Typed};
 pub use worker::Overflow;
+pub(crate) use runtime::spawn as spawn_task;
 pub(crate) use worker::SubQueue;
 
 pub(crate) use emit::EmitOptions;
@@ -113,8 +115,12 @@ pub(crate) struct Inner {
     backoff_cap: Duration,
     /// What a full handler queue does on `emit`.
     overflow: Overflow,
-    /// Stores and transports that receive every kept record.
+    /// Stores that receive every kept record.
     sinks: Vec<Arc<dyn RecordSink>>,
+    /// The transport that sends every kept record to other processes.
+    transport: Option<Arc<dyn crate::transport::Transport>>,
+    /// The inbox the transport was started with.
+    inbox: OnceLock<crate::transport::Inbox>,
     /// Pending and running children scopes, and the last finished ones.
     scopes: children::Scopes,
 }
@@ -210,7 +216,8 @@ impl Bus {
     }
 
     /// Waits until no async handler of this bus is running or scheduled (retries
-    /// included), then until every store has written what it accepted.
+    /// included), then until every store has written what it accepted and the
+    /// transport has sent (or counted as lost) what it was given.
     pub async fn flush(&self) {
         loop {
             let notified = self.inner.idle.notified();
@@ -223,6 +230,9 @@ impl Bus {
         }
         for sink in &self.inner.sinks {
             sink.flush().await;
+        }
+        if let Some(transport) = &self.inner.transport {
+            transport.flush().await;
         }
     }
 
@@ -409,7 +419,7 @@ impl Inner {
         let current = self.table.load();
         let mut subs: Vec<Arc<Subscription>> = current.subs.to_vec();
         subs.push(sub);
-        self.publish(RoutingTable::new(subs, current.keep));
+        self.publish(RoutingTable::new(subs, current.keep, current.sharing));
     }
 
     /// Replaces the routing table (subscriptions changed).
@@ -452,7 +462,7 @@ impl Inner {
         if subs.len() == current.subs.len() {
             return false;
         }
-        self.publish(RoutingTable::new(subs, current.keep));
+        self.publish(RoutingTable::new(subs, current.keep, current.sharing));
         true
     }
 

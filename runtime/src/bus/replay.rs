@@ -10,7 +10,7 @@ use std::any::{Any, TypeId};
 use std::sync::Arc;
 
 use super::worker::{Scheduled, TaskOutcome};
-use super::{Bus, Filter};
+use super::{Bus, Delivery, Filter};
 use crate::envelope::{Meta, Record};
 use crate::json::DecodedMeta;
 use crate::subscription::{Callback, HandlerInput, Subscription};
@@ -42,19 +42,8 @@ pub struct ReplayReport {
     pub dropped: usize,
 }
 
-impl ReplayReport {
-    fn count(&mut self, outcome: TaskOutcome) {
-        match outcome {
-            TaskOutcome::Handled => self.handled += 1,
-            TaskOutcome::Failed => self.failed += 1,
-            TaskOutcome::Expired => self.expired += 1,
-            TaskOutcome::Dropped => self.dropped += 1,
-        }
-    }
-}
-
 /// The `TypeId` of a record's payload.
-fn payload_type_id(record: &Record) -> TypeId {
+pub(crate) fn payload_type_id(record: &Record) -> TypeId {
     let payload: &dyn Any = record.payload.__as_any();
     payload.type_id()
 }
@@ -140,12 +129,32 @@ impl Bus {
     /// Delivers one replayed record to its current route and waits for every handler.
     async fn deliver_replayed(&self, record: &Record, report: &mut ReplayReport) {
         let route = self.route(payload_type_id(record), &record.meta().name);
+        let delivery = self.deliver_settled(record, &route.subs).await;
+        report.handled += delivery.handled;
+        report.failed += delivery.failed;
+        report.filtered += delivery.filtered;
+        report.expired += delivery.expired;
+        report.dropped += delivery.dropped;
+    }
+
+    /// Delivers `record` to `subs` as `emit_and_wait` would (sync handlers first attempt
+    /// inline, async ones awaited, retries and dead letters by policy) and waits for
+    /// every one of them.
+    pub(crate) async fn deliver_settled(
+        &self,
+        record: &Record,
+        subs: &[Arc<Subscription>],
+    ) -> Delivery {
+        let mut delivery = Delivery {
+            id: record.id(),
+            ..Delivery::default()
+        };
         if record.is_expired_at(std::time::SystemTime::now()) {
-            if !route.subs.is_empty() {
+            if !subs.is_empty() {
                 self.inner.counters.expired.incr();
             }
-            report.expired += route.subs.len();
-            return;
+            delivery.expired += subs.len();
+            return delivery;
         }
         let inner = &*self.inner;
         let input = HandlerInput {
@@ -153,9 +162,9 @@ impl Bus {
             record: Some(record),
         };
         let mut pending: Vec<(Arc<Subscription>, Scheduled)> = Vec::new();
-        for sub in route.subs.iter() {
+        for sub in subs {
             if sub.is_paused() || !sub.accepts(input) {
-                report.filtered += 1;
+                delivery.filtered += 1;
                 continue;
             }
             if let Callback::Async(_) = sub.callback {
@@ -167,14 +176,14 @@ impl Bus {
                 Ok(()) => {
                     sub.delivered.incr();
                     inner.counters.delivered.incr();
-                    report.handled += 1;
+                    delivery.handled += 1;
                 }
                 Err(error) => {
                     sub.failed.incr();
                     inner.counters.failed.incr();
                     if sub.retry == 0 {
                         inner.dead_letter(record.clone(), sub, error, 1);
-                        report.failed += 1;
+                        delivery.failed += 1;
                     } else {
                         let retry = self.schedule(sub, record, Some((1, error)), true);
                         pending.push((sub.clone(), retry));
@@ -192,7 +201,13 @@ impl Bus {
                 },
                 Scheduled::Refused => TaskOutcome::Dropped,
             };
-            report.count(outcome);
+            match outcome {
+                TaskOutcome::Handled => delivery.handled += 1,
+                TaskOutcome::Failed => delivery.failed += 1,
+                TaskOutcome::Expired => delivery.expired += 1,
+                TaskOutcome::Dropped => delivery.dropped += 1,
+            }
         }
+        delivery
     }
 }

@@ -47,8 +47,10 @@ pub(crate) struct RoutingTable {
     pub(crate) epoch: u64,
     /// Every subscription, in delivery order: priority descending, then name.
     pub(crate) subs: Arc<[Arc<Subscription>]>,
-    /// Whether records are kept (history).
+    /// Whether records are kept (history, stores, transport).
     pub(crate) keep: bool,
+    /// Whether a transport runs `shared` subscriptions: they are left out of routes.
+    pub(crate) sharing: bool,
     typed: HashMap<TypeId, Arc<Route>, FxBuild>,
     named: HashMap<Name, HashMap<TypeId, Arc<Route>, FxBuild>, FxBuild>,
     /// Static names (lifecycle names of call sites) keyed by address and length:
@@ -58,7 +60,7 @@ pub(crate) struct RoutingTable {
 }
 
 impl RoutingTable {
-    pub(crate) fn new(mut subs: Vec<Arc<Subscription>>, keep: bool) -> RoutingTable {
+    pub(crate) fn new(mut subs: Vec<Arc<Subscription>>, keep: bool, sharing: bool) -> RoutingTable {
         subs.sort_by(|a, b| {
             b.priority
                 .cmp(&a.priority)
@@ -68,6 +70,7 @@ impl RoutingTable {
             epoch: EPOCH.fetch_add(1, Ordering::Relaxed),
             subs: subs.into(),
             keep,
+            sharing,
             typed: HashMap::default(),
             named: HashMap::default(),
             by_address: HashMap::default(),
@@ -97,7 +100,7 @@ impl RoutingTable {
         let subs: Vec<Arc<Subscription>> = self
             .subs
             .iter()
-            .filter(|s| s.routes(type_id, name))
+            .filter(|s| !(self.sharing && s.shared) && s.routes(type_id, name))
             .cloned()
             .collect();
         let needs_record = self.keep || subs.iter().any(|s| s.is_async() || s.wants_record);

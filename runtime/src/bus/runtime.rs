@@ -22,7 +22,10 @@ where
 fn own() -> &'static Handle {
     static OWN: OnceLock<Handle> = OnceLock::new();
     OWN.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        #[cfg(feature = "redis")]
+        builder.enable_io();
+        let rt = builder
             .enable_time()
             .thread_name("herald-runtime")
             .build()

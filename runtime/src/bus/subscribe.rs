@@ -59,6 +59,7 @@ pub struct Subscriber<'a, K> {
     when: Option<Arc<PredicateFn>>,
     retry: u32,
     backoff: std::time::Duration,
+    shared: bool,
     _kind: PhantomData<K>,
 }
 
@@ -75,6 +76,7 @@ impl<'a, K> Subscriber<'a, K> {
             when: None,
             retry: 0,
             backoff: std::time::Duration::ZERO,
+            shared: false,
             _kind: PhantomData,
         }
     }
@@ -108,6 +110,13 @@ impl<'a, K> Subscriber<'a, K> {
     /// Wait before the first retry (default 50 ms).
     pub fn backoff(mut self, backoff: std::time::Duration) -> Self {
         self.backoff = backoff;
+        self
+    }
+    /// Runs once across all the processes linked by the bus's transport, instead of
+    /// once per process (see [`crate::transport`]). Without a transport that carries
+    /// shared records, it runs locally, as any subscription.
+    pub fn shared(mut self, yes: bool) -> Self {
+        self.shared = yes;
         self
     }
     /// Only records from this source.
@@ -144,6 +153,7 @@ impl<'a, K> Subscriber<'a, K> {
             concurrency: 0,
             retry: self.retry,
             backoff: self.backoff,
+            shared: self.shared,
             queue_capacity: 0,
         })
     }

@@ -1,0 +1,271 @@
+//! [`Inbox`]: where a transport hands the records it receives to its bus.
+
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::TransportStats;
+use crate::bus::{Bus, Delivery, Inner};
+use crate::envelope::{Envelope, Meta, Name, Record};
+use crate::event::Event;
+
+/// How many record ids per [`Audience`] an inbox remembers to suppress duplicates.
+pub const DEFAULT_DEDUP_WINDOW: usize = 65_536;
+
+/// The handler name of the dead letters an inbox writes for entries it cannot decode.
+pub const TRANSPORT_HANDLER: &str = "herald.transport";
+
+/// Which subscriptions of this process a received record is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// Every subscription that is not `shared` (each process gets each record).
+    Everyone,
+    /// Only the `shared` subscriptions (one process of the stream gets each record).
+    Shared,
+}
+
+/// One entry received by a transport: the record's JSON (as
+/// [`Record::to_json`](crate::Record::to_json) writes it), where it came from and whom
+/// it is for.
+#[derive(Clone, Copy, Debug)]
+pub struct Incoming<'a> {
+    json: &'a str,
+    origin: Option<Uuid>,
+    audience: Audience,
+}
+
+impl<'a> Incoming<'a> {
+    /// An entry for [`Audience::Everyone`] from an unknown origin.
+    pub fn new(json: &'a str) -> Incoming<'a> {
+        Incoming {
+            json,
+            origin: None,
+            audience: Audience::Everyone,
+        }
+    }
+    /// The [`Inbox::origin`] of the bus that published it.
+    pub fn origin(mut self, origin: Uuid) -> Self {
+        self.origin = Some(origin);
+        self
+    }
+    /// Whom the entry is for (default [`Audience::Everyone`]).
+    pub fn audience(mut self, audience: Audience) -> Self {
+        self.audience = audience;
+        self
+    }
+}
+
+/// What [`Inbox::deliver`] did with an entry. Every outcome but
+/// [`Closed`](Outcome::Closed) means the entry is dealt with (acknowledge it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Delivered; every matching handler finished (failures are dead letters here).
+    Delivered(Delivery),
+    /// Published by this bus, and already delivered when it was emitted.
+    Own,
+    /// Delivered before (same id and audience, within the window).
+    Duplicate,
+    /// Not decodable: dead-lettered with this reason.
+    Rejected(String),
+    /// The bus is gone; the entry was not delivered (leave it for another consumer).
+    Closed,
+}
+
+impl Outcome {
+    /// Whether the entry is dealt with and can be acknowledged.
+    pub fn is_done(&self) -> bool {
+        !matches!(self, Outcome::Closed)
+    }
+}
+
+/// The payload of the dead letter an inbox writes for an entry it cannot decode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, crate::Event)]
+#[event(name = "herald.transport.rejected")]
+pub struct RejectedEntry {
+    /// Why it could not be decoded.
+    pub reason: String,
+    /// The entry's text, whole.
+    pub entry: String,
+    /// The bus that published it, when known.
+    pub origin: Option<Uuid>,
+}
+
+/// Record ids seen recently: a set bounded by a queue of insertion order.
+struct Window {
+    capacity: usize,
+    ids: HashSet<Uuid, crate::hash::FxBuild>,
+    order: VecDeque<Uuid>,
+}
+
+impl Window {
+    fn new(capacity: usize) -> Window {
+        Window {
+            capacity,
+            ids: HashSet::default(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Inserts `id`; false when it was there already.
+    fn insert(&mut self, id: Uuid) -> bool {
+        if self.capacity == 0 {
+            return true;
+        }
+        if !self.ids.insert(id) {
+            return false;
+        }
+        if self.order.len() == self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        self.order.push_back(id);
+        true
+    }
+}
+
+struct Shared {
+    bus: Weak<Inner>,
+    origin: Uuid,
+    everyone: Mutex<Window>,
+    shared: Mutex<Window>,
+    received: AtomicU64,
+    delivered: AtomicU64,
+    duplicates: AtomicU64,
+    rejected: AtomicU64,
+}
+
+/// A transport's way into its bus; cheap to clone.
+///
+/// It holds the bus weakly: once the bus is dropped, [`deliver`](Inbox::deliver)
+/// returns [`Outcome::Closed`] and [`is_closed`](Inbox::is_closed) is true, which is
+/// the transport's signal to stop its background tasks.
+#[derive(Clone)]
+pub struct Inbox {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox")
+            .field("origin", &self.shared.origin)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inbox {
+    pub(crate) fn new(bus: &Bus, window: usize) -> Inbox {
+        Inbox {
+            shared: Arc::new(Shared {
+                bus: Arc::downgrade(&bus.inner),
+                origin: crate::id::next_unstamped(),
+                everyone: Mutex::new(Window::new(window)),
+                shared: Mutex::new(Window::new(window)),
+                received: AtomicU64::new(0),
+                delivered: AtomicU64::new(0),
+                duplicates: AtomicU64::new(0),
+                rejected: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// This bus's id on the wire: publish it with every record so that the bus can
+    /// recognise its own records when they come back.
+    pub fn origin(&self) -> Uuid {
+        self.shared.origin
+    }
+
+    /// Whether the bus is gone.
+    pub fn is_closed(&self) -> bool {
+        self.shared.bus.strong_count() == 0
+    }
+
+    /// Spawns a background task on the current tokio runtime, or on herald's own
+    /// runtime thread when there is none.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        drop(crate::bus::spawn_task(task));
+    }
+
+    /// Decodes an entry and delivers it to the matching handlers of this process; resolves
+    /// once every one of them finished (retries included), so the transport can
+    /// acknowledge the entry afterwards (at least once).
+    ///
+    /// Records for [`Audience::Everyone`] are also appended to this bus's history (not
+    /// to its stores: the publishing process keeps them).
+    pub async fn deliver(&self, incoming: Incoming<'_>) -> Outcome {
+        let s = &*self.shared;
+        s.received.fetch_add(1, Ordering::Relaxed);
+        let Some(inner) = s.bus.upgrade() else {
+            return Outcome::Closed;
+        };
+        let bus = Bus { inner };
+        if incoming.audience == Audience::Everyone && incoming.origin == Some(s.origin) {
+            return Outcome::Own;
+        }
+        let record = match crate::registry::decode(incoming.json) {
+            Ok(record) => record,
+            Err(error) => {
+                let reason = error.to_string();
+                s.rejected.fetch_add(1, Ordering::Relaxed);
+                bus.inner
+                    .dead_letter_entry(rejected_record(&reason, &incoming), &reason);
+                return Outcome::Rejected(reason);
+            }
+        };
+        let window = match incoming.audience {
+            Audience::Everyone => &s.everyone,
+            Audience::Shared => &s.shared,
+        };
+        let fresh = window
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(record.id());
+        if !fresh {
+            s.duplicates.fetch_add(1, Ordering::Relaxed);
+            return Outcome::Duplicate;
+        }
+        let delivery = bus.deliver_remote(&record, incoming.audience).await;
+        s.delivered.fetch_add(1, Ordering::Relaxed);
+        Outcome::Delivered(delivery)
+    }
+
+    /// Adds what the inbox counts (received, delivered, duplicates, rejected) to a
+    /// transport's own counters.
+    pub(crate) fn fill(&self, stats: &mut TransportStats) {
+        let s = &*self.shared;
+        stats.received = s.received.load(Ordering::Relaxed);
+        stats.delivered = s.delivered.load(Ordering::Relaxed);
+        stats.duplicates = s.duplicates.load(Ordering::Relaxed);
+        stats.rejected = s.rejected.load(Ordering::Relaxed);
+    }
+}
+
+/// The record of the dead letter for an entry that could not be decoded.
+fn rejected_record(reason: &str, incoming: &Incoming<'_>) -> Record {
+    let id = crate::id::next();
+    let meta = Meta::new(
+        id,
+        Name::Static(RejectedEntry::NAME),
+        RejectedEntry::NAME,
+        RejectedEntry::VERSION,
+        RejectedEntry::KIND,
+        RejectedEntry::PHASE.unwrap_or_default(),
+        SystemTime::now(),
+    );
+    let payload = RejectedEntry {
+        reason: reason.to_owned(),
+        entry: incoming.json.to_owned(),
+        origin: incoming.origin,
+    };
+    Record::new(Envelope::new(meta, payload))
+}
