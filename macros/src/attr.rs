@@ -63,7 +63,7 @@ pub struct OnOptions {
     /// `backoff = "50ms"`.
     pub backoff: Option<Str>,
     /// `shared` or `shared = true`: once across the processes of a transport.
-    pub shared: Option<bool>,
+    pub shared: Option<Switch>,
 }
 
 /// Everything `#[on(...)]` was given.
@@ -94,6 +94,29 @@ pub struct InstrumentOptions {
     pub completed: Option<ExprValue>,
     /// `failed = CLOSURE`.
     pub failed: Option<ExprValue>,
+}
+
+/// An option that is on when written alone (`shared`) or set with a bool literal
+/// (`shared = true`).
+#[derive(Clone, Copy, Debug)]
+pub struct Switch(pub bool);
+
+impl FromMeta for Switch {
+    fn from_word() -> darling::Result<Self> {
+        Ok(Switch(true))
+    }
+
+    fn from_expr(expr: &Expr) -> darling::Result<Self> {
+        match strip_group(expr) {
+            Expr::Lit(ExprLit {
+                lit: Lit::Bool(b), ..
+            }) => Ok(Switch(b.value)),
+            other => Err(Error::custom(
+                "expected `true` or `false` (or the word alone, meaning `true`)",
+            )
+            .with_span(other)),
+        }
+    }
 }
 
 /// A string literal and the span of the literal.
@@ -395,8 +418,9 @@ const ON_OPTIONS: &[&str] = &[
 /// Whether the input starts with an option word standing alone (`shared, ...`).
 fn bare_option(input: ParseStream<'_>) -> bool {
     let fork = input.fork();
-    fork.call(syn::Ident::parse_any)
-        .is_ok_and(|i| ON_OPTIONS.iter().any(|o| i == o) && (fork.is_empty() || fork.peek(Token![,])))
+    fork.call(syn::Ident::parse_any).is_ok_and(|i| {
+        ON_OPTIONS.iter().any(|o| i == o) && (fork.is_empty() || fork.peek(Token![,]))
+    })
 }
 
 fn split_on_args(input: ParseStream<'_>) -> syn::Result<(Option<Type>, Vec<NestedMeta>)> {

@@ -59,6 +59,7 @@ pub fn handler(func: &ItemFn) -> Option<TokenStream> {
                 concurrency: 0,
                 retry: 0,
                 backoff: ::core::time::Duration::ZERO,
+                shared: false,
                 call: ::herald::__private::HandlerCall::Sync(__herald_call),
             }
         };

@@ -70,7 +70,9 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 ///
 /// The first argument names the event type (optional); then `pattern = "order.*"`,
 /// `when = path`, `phase = ".."`, `kind = ".."`, `source = ".."`, `priority = 10`,
-/// `name = ".."`, `group = ".."`. The one parameter is `&T`, `&Envelope<T>` or `&Record`
+/// `name = ".."`, `group = ".."`, `retry = 3`, `backoff = "50ms"`, `concurrency = 4`
+/// (async only), and `shared` (run once across the processes linked by a transport,
+/// instead of once per process). The one parameter is `&T`, `&Envelope<T>` or `&Record`
 /// (required when no type is named).
 ///
 /// ```

@@ -342,7 +342,7 @@ pub struct Delivery {
 /// Rules across the delivery arguments of `#[on]`.
 pub fn handler_options(func: &ItemFn, opts: &OnOptions, errors: &mut Accumulator) -> Delivery {
     let mut delivery = Delivery {
-        shared: opts.shared.unwrap_or(false),
+        shared: opts.shared.is_some_and(|s| s.0),
         ..Delivery::default()
     };
     if let Some(concurrency) = opts.concurrency {

@@ -60,8 +60,9 @@
 //!   [`Record`] (records are immutable) but in [`Bus::scope_status`]`(parent_id)`;
 //!   a child id names a spawned child, not a record. [`Bus::on_complete`] also fires
 //!   for a scope that is cancelled, and returns `Err` for an unknown scope.
-//! - [`Bus::replay`] replays history only (not a store), skips records whose payload
-//!   type is not registered, and does not append the replayed copies to history.
+//! - [`Bus::replay`] reads the bus's store when it has one that can be read back (a
+//!   [`SqliteStore`]), else its history; it skips records whose payload type is not
+//!   registered, and does not append the replayed copies to history or stores.
 //! - Handler latency is sampled (every invocation of a handler's first 1,024, then one
 //!   in 64 on average), so a latency count may be lower than the delivered count.
 //! - `herald::ops`: [`ops::Operation`] has an `id` field (so a child can name its
@@ -107,7 +108,8 @@ pub use crate::bus::{
     Tree,
 };
 pub use crate::bus::{
-    ChildFailure, ChildOutput, Children, ChildrenError, ReplayReport, ScopeStatus, REPLAYED_LABEL,
+    ChildFailure, ChildOutput, Children, ChildrenError, ReplayReport, ReplaySource, ScopeStatus,
+    REPLAYED_LABEL,
 };
 pub use crate::context::{
     current, current_bus, scope, spawn, with_bus, InCurrentContext, WithContext,

@@ -128,6 +128,10 @@ impl HandlerDescriptor {
     pub fn is_async(&self) -> bool {
         matches!(self.call, HandlerCall::Async(_))
     }
+    /// Whether it runs once across the processes of a transport (`shared`).
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
 }
 
 impl fmt::Debug for HandlerDescriptor {

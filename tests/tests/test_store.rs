@@ -421,3 +421,55 @@ async fn a_full_queue_refuses_and_counts() {
         "refusals are not write errors"
     );
 }
+
+#[tokio::test]
+async fn replay_reads_the_store_across_a_restart() {
+    let dir = TempDir::new("replay");
+    {
+        let store = SqliteStore::open(dir.db()).unwrap();
+        let bus = bus_with(&store);
+        for n in 0..5 {
+            bus.emit(StoreTick { n });
+        }
+        bus.emit(StoreCommand { n: 9 });
+        bus.flush().await;
+    }
+
+    // A new process: empty history, the same file.
+    let store = SqliteStore::open(dir.db()).unwrap();
+    let bus = Bus::builder()
+        .registered_handlers(false)
+        .history(0)
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let _sub = bus.subscribe::<StoreTick>(move |ev| {
+        assert_eq!(ev.label(herald::REPLAYED_LABEL), Some("true"));
+        s.lock().unwrap().push(ev.payload().n);
+    });
+
+    let report = bus.replay(&Filter::new().name("store.tick")).await;
+    assert_eq!(report.source, herald::ReplaySource::Store);
+    assert_eq!(report.error, None);
+    assert_eq!((report.matched, report.replayed, report.handled), (5, 5, 5));
+    assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3, 4]);
+    // Replayed copies are not stored again.
+    bus.flush().await;
+    assert_eq!(store.count().unwrap(), 6);
+
+    // The newest two only.
+    let report = bus.replay(&Filter::new().name("store.tick").limit(2)).await;
+    assert_eq!(report.replayed, 2);
+    assert_eq!(seen.lock().unwrap()[5..], [3, 4]);
+}
+
+#[tokio::test]
+async fn replay_without_a_store_reads_history() {
+    let bus = Bus::builder().registered_handlers(false).build().unwrap();
+    bus.emit(StoreTick { n: 1 });
+    let report = bus.replay(&Filter::new().name("store.tick")).await;
+    assert_eq!(report.source, herald::ReplaySource::History);
+    assert_eq!(report.replayed, 1);
+}

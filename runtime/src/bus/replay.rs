@@ -1,5 +1,5 @@
-//! Replay over history: [`Bus::replay`] re-delivers recorded events to the current
-//! subscriptions, each marked with the label [`REPLAYED_LABEL`].
+//! Replay: [`Bus::replay`] re-delivers recorded events (from the bus's store, else its
+//! history) to the current subscriptions, each marked with the label [`REPLAYED_LABEL`].
 //!
 //! Records are immutable and shared, so a replayed record is a copy: the original's
 //! metadata (same id, links, timestamp) plus the label, with its payload rebuilt from
@@ -18,11 +18,25 @@ use crate::subscription::{Callback, HandlerInput, Subscription};
 /// The label a replayed record carries, with the value `"true"`.
 pub const REPLAYED_LABEL: &str = "replayed";
 
-/// What [`Bus::replay`] did.
+/// Where [`Bus::replay`] read the records it replayed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReplaySource {
+    /// The bus's history (a bus without a readable store).
+    #[default]
+    History,
+    /// The bus's store (see [`RecordSink::records`](crate::RecordSink::records)).
+    Store,
+}
+
+/// What [`Bus::replay`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReplayReport {
-    /// Records of the history that the filter matched.
+    /// Where the records came from.
+    pub source: ReplaySource,
+    /// Why the store could not be read, in which case nothing was replayed.
+    pub error: Option<String>,
+    /// Records that the filter matched.
     pub matched: usize,
     /// Records re-delivered (with the label).
     pub replayed: usize,
@@ -65,8 +79,14 @@ fn replayed_copy(record: &Record) -> Option<Record> {
 }
 
 impl Bus {
-    /// Re-delivers the records of the history that `filter` matches, oldest first, to
-    /// the subscriptions that match them now, and reports what happened.
+    /// Re-delivers the recorded events that `filter` matches, oldest first, to the
+    /// subscriptions that match them now, and reports what happened.
+    ///
+    /// The records come from the bus's store when it has one that can be read back
+    /// (a [`SqliteStore`](crate::SqliteStore), flushed first so that it holds
+    /// everything emitted so far), else from its history; [`ReplayReport::source`]
+    /// says which. A store that fails to read is reported in [`ReplayReport::error`]
+    /// and nothing is replayed. Store reads are synchronous SQLite calls.
     ///
     /// Each re-delivered record is a copy of the original (same id, links and
     /// timestamp) carrying the label [`REPLAYED_LABEL`] = `"true"`. Delivery is as on
@@ -76,11 +96,10 @@ impl Bus {
     /// as delivered or failed. One record's handlers all finish before the next record
     /// is delivered, so handlers see the original order.
     ///
-    /// Replayed records are not appended to history again and are not sent to stores;
-    /// events that handlers emit while handling them are new records, kept as usual.
-    /// A filter's `limit(n)` replays the newest `n` matches. With history off there is
-    /// nothing to replay. Records whose payload cannot be rebuilt are counted in
-    /// [`ReplayReport::skipped`].
+    /// Replayed records are not appended to history or stores again; events that
+    /// handlers emit while handling them are new records, kept as usual. A filter's
+    /// `limit(n)` replays the newest `n` matches. Records whose payload cannot be
+    /// rebuilt are counted in [`ReplayReport::skipped`].
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -109,11 +128,24 @@ impl Bus {
     /// assert_eq!(bus.history().len(), 2); // not appended again
     /// ```
     pub async fn replay(&self, filter: &Filter) -> ReplayReport {
-        let records = self.query(filter);
-        let mut report = ReplayReport {
-            matched: records.len(),
-            ..ReplayReport::default()
-        };
+        let mut report = ReplayReport::default();
+        let mut records = None;
+        for sink in &self.inner.sinks {
+            sink.flush().await;
+            if let Some(read) = sink.records(filter) {
+                report.source = ReplaySource::Store;
+                match read {
+                    Ok(found) => records = Some(found),
+                    Err(error) => {
+                        report.error = Some(error.to_string());
+                        return report;
+                    }
+                }
+                break;
+            }
+        }
+        let records = records.unwrap_or_else(|| self.query(filter));
+        report.matched = records.len();
         for original in &records {
             match replayed_copy(original) {
                 Some(record) => {

@@ -3,7 +3,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::bus::Filter;
 use crate::envelope::Record;
+
+/// Why a sink could not read its records back.
+pub type SinkReadError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Receives every record a bus keeps, in emission order per thread.
 ///
@@ -19,5 +23,13 @@ pub trait RecordSink: Send + Sync + 'static {
     /// [`Bus::flush`](crate::Bus::flush)).
     fn flush(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async {})
+    }
+
+    /// The kept records that `filter` matches, oldest first, for
+    /// [`Bus::replay`](crate::Bus::replay); `None` (the default) for a sink that cannot
+    /// read its records back.
+    fn records(&self, filter: &Filter) -> Option<Result<Vec<Record>, SinkReadError>> {
+        let _ = filter;
+        None
     }
 }

@@ -38,7 +38,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::bus::{Filter, RecordSink, Tree};
+use crate::bus::{Filter, RecordSink, SinkReadError, Tree};
 use crate::envelope::Record;
 
 pub use error::StoreError;
@@ -388,6 +388,10 @@ impl RecordSink for SqliteStore {
 
     fn flush(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(SqliteStore::flush(self))
+    }
+
+    fn records(&self, filter: &Filter) -> Option<Result<Vec<Record>, SinkReadError>> {
+        Some(self.query(filter).map_err(SinkReadError::from))
     }
 }
 

@@ -71,7 +71,9 @@ pub enum Outcome {
     Own,
     /// Delivered before (same id and audience, within the window).
     Duplicate,
-    /// Not decodable: dead-lettered with this reason.
+    /// Not decodable, for this reason: dead-lettered (for [`Audience::Everyone`];
+    /// only counted for [`Audience::Shared`], whose entry every process also gets for
+    /// everyone).
     Rejected(String),
     /// The bus is gone; the entry was not delivered (leave it for another consumer).
     Closed,
@@ -217,8 +219,12 @@ impl Inbox {
             Err(error) => {
                 let reason = error.to_string();
                 s.rejected.fetch_add(1, Ordering::Relaxed);
-                bus.inner
-                    .dead_letter_entry(rejected_record(&reason, &incoming), &reason);
+                // Every process gets the entry for everyone; one dead letter each is
+                // enough, so the copy for shared subscriptions is only counted.
+                if incoming.audience == Audience::Everyone {
+                    bus.inner
+                        .dead_letter_entry(rejected_record(&reason, &incoming), &reason);
+                }
                 return Outcome::Rejected(reason);
             }
         };
@@ -226,10 +232,13 @@ impl Inbox {
             Audience::Everyone => &s.everyone,
             Audience::Shared => &s.shared,
         };
-        let fresh = window
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(record.id());
+        // A replay sends records again on purpose: they are not duplicates.
+        let replayed = record.label(crate::REPLAYED_LABEL) == Some("true");
+        let fresh = replayed
+            || window
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(record.id());
         if !fresh {
             s.duplicates.fetch_add(1, Ordering::Relaxed);
             return Outcome::Duplicate;

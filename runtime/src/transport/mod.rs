@@ -27,7 +27,9 @@
 //!   not read back is dead-lettered (handler `herald.transport`) with the reason,
 //!   never a panic;
 //! - duplicates (a redelivery after a crash or a reconnection) are suppressed by
-//!   record id within a bounded window.
+//!   record id within a bounded window ([`DEFAULT_DEDUP_WINDOW`] ids per audience);
+//!   records labelled [`REPLAYED_LABEL`](crate::REPLAYED_LABEL) are sent again on
+//!   purpose and are not suppressed.
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU32, Ordering};
