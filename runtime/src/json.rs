@@ -86,6 +86,32 @@ impl Record {
 #[doc(hidden)]
 pub struct DecodedMeta(pub(crate) Meta);
 
+/// The columns of a record read from its JSON, whatever its event type (linked into this
+/// program or not), for tools that list records from the wire.
+#[cfg(feature = "cli")]
+pub(crate) fn stored(json: &str) -> Result<crate::store::StoredRecord, DecodeError> {
+    let wire: Wire =
+        serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let timestamp = parse_rfc3339(&wire.timestamp)
+        .ok_or_else(|| DecodeError::Malformed(format!("bad timestamp `{}`", wire.timestamp)))?;
+    Ok(crate::store::StoredRecord {
+        id: wire.id,
+        name: wire.name,
+        event: wire.event,
+        kind: wire.kind,
+        phase: wire.phase,
+        timestamp,
+        source: wire.source,
+        target: wire.target,
+        root_id: wire.root_id,
+        correlation_id: wire.correlation_id,
+        parent_id: wire.parent_id,
+        causation_id: wire.causation_id,
+        duration: wire.duration_ns.map(Duration::from_nanos),
+        json: json.to_owned(),
+    })
+}
+
 pub(crate) fn decode(json: &str) -> Result<Record, DecodeError> {
     let wire: Wire =
         serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::when;
 
-/// Inspect the records a herald program kept in its event store.
+/// Inspect the records herald programs keep in an event store or send over Redis.
 #[derive(Debug, Parser)]
 #[command(
     name = "herald",
@@ -16,7 +16,10 @@ use super::when;
     after_help = "Examples:\n  \
         herald query --db events.db --pattern 'checkout.**' --since 10m\n  \
         herald query --db events.db --since 2026-01-02T03:00:00Z --limit 20 --json\n  \
-        herald tree --db events.db 0190f3c2-8f1e-7a4b-9c1d-2e3f4a5b6c7d"
+        herald tree --db events.db 0190f3c2-8f1e-7a4b-9c1d-2e3f4a5b6c7d\n  \
+        herald tail --redis redis://127.0.0.1:6379 --pattern 'order.*'\n  \
+        herald tail --db events.db --last 20\n  \
+        herald replay --db events.db --pattern 'order.**' --since 1h --redis redis://127.0.0.1:6379"
 )]
 pub struct Cli {
     /// What to do.
@@ -31,6 +34,63 @@ pub enum Command {
     Query(QueryArgs),
     /// Print the tree of nested records under one record, with phases and durations.
     Tree(TreeArgs),
+    /// Follow records as they come: from a Redis stream, or from a store file (polled).
+    Tail(TailArgs),
+    /// Send stored records to a Redis stream again, labelled `replayed`, for the
+    /// processes on it to handle once more.
+    Replay(ReplayArgs),
+}
+
+/// `herald tail`.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Follow this store file (a SQLite database written by `herald::SqliteStore`).
+    #[arg(long, value_name = "FILE", required_unless_present = "redis", conflicts_with = "redis")]
+    pub db: Option<PathBuf>,
+    /// Follow the stream of this Redis server (`redis://host:port`).
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// The Redis stream, with `--redis` [default: herald:events].
+    #[arg(long, value_name = "S")]
+    pub stream: Option<String>,
+    /// Only records with this name, or matching this glob.
+    #[arg(long, short, value_name = "P")]
+    pub pattern: Option<String>,
+    /// Print the newest N records kept so far before following.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub last: usize,
+    /// Stop after printing N records (default: follow until interrupted).
+    #[arg(long, value_name = "N")]
+    pub count: Option<usize>,
+    /// Print each record as one line of JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `herald replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The store file to read.
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
+    /// The records to send: a name or a glob (`order.**`).
+    #[arg(long, short, value_name = "P")]
+    pub pattern: String,
+    /// Only records at or after this time (RFC 3339 or an age such as `10m`).
+    #[arg(long, value_name = "T", value_parser = when::parse_time)]
+    pub since: Option<SystemTime>,
+    /// Only records at or before this time.
+    #[arg(long, value_name = "T", value_parser = when::parse_time)]
+    pub until: Option<SystemTime>,
+    /// Only the newest N matches.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// The Redis server to send them to (`redis://host:port`).
+    #[arg(long, value_name = "URL")]
+    pub redis: String,
+    /// The Redis stream.
+    #[arg(long, value_name = "S", default_value = crate::transport::DEFAULT_STREAM)]
+    pub stream: String,
 }
 
 /// `herald query`.
@@ -133,6 +193,30 @@ mod tests {
         let err = parse(&["query", "--db", "e.db", "--limit", "many"]).unwrap_err();
         assert!(err.to_string().contains("--limit"), "{err}");
         assert!(parse(&["query"]).is_err(), "--db is required");
-        assert!(parse(&["tail"]).is_err());
+        assert!(parse(&["tail"]).is_err(), "a source is required");
+        assert!(parse(&["tail", "--db", "e.db", "--redis", "redis://x"]).is_err());
+        assert!(parse(&["replay", "--db", "e.db", "--redis", "redis://x"]).is_err());
+    }
+
+    #[test]
+    fn tail_and_replay_take_their_options() {
+        let cli = parse(&["tail", "--redis", "redis://h:1", "-p", "a.*", "--count", "3"])
+            .expect("parses");
+        let Command::Tail(t) = cli.command else {
+            panic!("not a tail: {cli:?}");
+        };
+        assert_eq!(t.redis.as_deref(), Some("redis://h:1"));
+        assert_eq!(t.stream, None);
+        assert_eq!((t.count, t.last), (Some(3), 0));
+        let cli = parse(&[
+            "replay", "--db", "e.db", "-p", "a.**", "--since", "1h", "--redis", "redis://h:1",
+            "--stream", "s",
+        ])
+        .expect("parses");
+        let Command::Replay(r) = cli.command else {
+            panic!("not a replay: {cli:?}");
+        };
+        assert_eq!((r.pattern.as_str(), r.stream.as_str()), ("a.**", "s"));
+        assert!(r.since.is_some());
     }
 }

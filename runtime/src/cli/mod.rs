@@ -8,6 +8,7 @@
 mod args;
 mod render;
 mod when;
+mod wire;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -19,7 +20,9 @@ use uuid::Uuid;
 use crate::bus::Filter;
 use crate::store::{SqliteStore, StoreError, StoredRecord};
 
-use args::{Cli, Command, QueryArgs, TreeArgs};
+use crate::glob::Glob;
+use crate::REPLAYED_LABEL;
+use args::{Cli, Command, QueryArgs, ReplayArgs, TailArgs, TreeArgs};
 
 /// Why a command failed (bad arguments are reported by the parser before this).
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,19 @@ enum CliError {
     NoRecord { id: Uuid, db: PathBuf },
     #[error("cannot write the output: {0}")]
     Output(#[from] io::Error),
+    #[error("redis at `{url}`: {reason}")]
+    Redis { url: String, reason: String },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
+}
+
+impl CliError {
+    fn redis(url: &str, e: impl std::fmt::Display) -> CliError {
+        CliError::Redis {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        }
+    }
 }
 
 /// Runs the command line of the current process: parses the arguments (printing help,
@@ -54,7 +70,132 @@ fn run(cli: &Cli, out: &mut impl Write) -> Result<(), CliError> {
     match &cli.command {
         Command::Query(q) => query(q, out),
         Command::Tree(t) => tree(t, out),
+        Command::Tail(t) => tail(t, out),
+        Command::Replay(r) => replay(r, out),
     }
+}
+
+fn block_on<T>(fut: impl std::future::Future<Output = Result<T, CliError>>) -> Result<T, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?
+        .block_on(fut)
+}
+
+/// How often `tail --db` looks for new rows.
+const POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+fn tail(t: &TailArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let glob = t.pattern.as_deref().map(Glob::new);
+    let mut left = t.count.unwrap_or(usize::MAX);
+    let mut print = |row: &StoredRecord, out: &mut dyn Write| -> Result<bool, CliError> {
+        if glob.as_ref().is_some_and(|g| !g.matches(row.name())) {
+            return Ok(true);
+        }
+        if t.json {
+            writeln!(out, "{}", row.json())?;
+        } else {
+            writeln!(out, "{}", render::tail_line(row))?;
+        }
+        out.flush()?;
+        left -= 1;
+        Ok(left > 0)
+    };
+    if let Some(url) = &t.redis {
+        let stream = t
+            .stream
+            .as_deref()
+            .unwrap_or(crate::transport::DEFAULT_STREAM);
+        return block_on(wire::follow(url, stream, |entry, json| {
+            let Some(json) = json else {
+                eprintln!("herald: entry {entry} has no `json` field; skipped");
+                return Ok(true);
+            };
+            match crate::json::stored(&json) {
+                Ok(row) => print(&row, out),
+                Err(e) => {
+                    eprintln!("herald: entry {entry} is not a herald record ({e}); skipped");
+                    Ok(true)
+                }
+            }
+        }));
+    }
+    let Some(db) = &t.db else {
+        return Ok(()); // the parser requires one of the two
+    };
+    let store = SqliteStore::open_read_only(db)?;
+    let mut filter = Filter::new();
+    if let Some(p) = &t.pattern {
+        filter = filter.name(p.as_str());
+    }
+    let mut after = store.last_row()?;
+    if t.last > 0 {
+        for row in store.query_stored(&filter.clone().limit(t.last))? {
+            if !print(&row, out)? {
+                return Ok(());
+            }
+        }
+    }
+    loop {
+        let rows = store.written_after(&filter, after, 1_024)?;
+        if rows.is_empty() {
+            std::thread::sleep(POLL);
+            continue;
+        }
+        for (rowid, row) in rows {
+            after = rowid;
+            if !print(&row, out)? {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn replay(r: &ReplayArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let store = SqliteStore::open_read_only(&r.db)?;
+    let mut filter = Filter::new().name(r.pattern.as_str());
+    if let Some(t) = r.since {
+        filter = filter.since(t);
+    }
+    if let Some(t) = r.until {
+        filter = filter.until(t);
+    }
+    if let Some(n) = r.limit {
+        filter = filter.limit(n);
+    }
+    let rows = store.query_stored(&filter)?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        match labelled_replayed(row.json()) {
+            Some(json) => entries.push(json),
+            None => eprintln!("herald: record {} has unreadable JSON; skipped", row.id()),
+        }
+    }
+    let sent = block_on(wire::send(&r.redis, &r.stream, &entries))?;
+    writeln!(
+        out,
+        "sent {sent} of {} matching records to `{}`",
+        rows.len(),
+        r.stream
+    )?;
+    Ok(())
+}
+
+/// A record's JSON with the label `replayed = "true"` added.
+fn labelled_replayed(json: &str) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_str(json).ok()?;
+    let record = value.as_object_mut()?;
+    let labels = record
+        .entry("labels")
+        .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    if labels.is_null() {
+        *labels = serde_json::Value::Object(serde_json::Map::new());
+    }
+    labels
+        .as_object_mut()?
+        .insert(REPLAYED_LABEL.to_owned(), "true".into());
+    serde_json::to_string(&value).ok()
 }
 
 fn query(q: &QueryArgs, out: &mut impl Write) -> Result<(), CliError> {
@@ -101,6 +242,21 @@ fn tree(t: &TreeArgs, out: &mut impl Write) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replayed_copies_carry_the_label_and_keep_the_rest() {
+        let json = r#"{"id":"x","labels":{"region":"eu"},"payload":{"n":1}}"#;
+        let out: serde_json::Value =
+            serde_json::from_str(&labelled_replayed(json).unwrap()).unwrap();
+        assert_eq!(out["labels"]["replayed"], "true");
+        assert_eq!(out["labels"]["region"], "eu");
+        assert_eq!(out["payload"]["n"], 1);
+        let bare: serde_json::Value =
+            serde_json::from_str(&labelled_replayed(r#"{"id":"x"}"#).unwrap()).unwrap();
+        assert_eq!(bare["labels"]["replayed"], "true");
+        assert_eq!(labelled_replayed("[1]"), None);
+        assert_eq!(labelled_replayed("nope"), None);
+    }
 
     #[test]
     fn a_missing_store_is_one_clear_error() {

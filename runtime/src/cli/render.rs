@@ -31,6 +31,18 @@ pub(super) fn query_lines(rows: &[StoredRecord]) -> Vec<String> {
         .collect()
 }
 
+/// One line for a record that `tail` prints as it comes: like [`query_lines`], with the
+/// name padded to a fixed width.
+pub(super) fn tail_line(r: &StoredRecord) -> String {
+    format!(
+        "{}  {:<32}  {:<10} {}",
+        format_rfc3339(r.timestamp()),
+        r.name(),
+        r.phase().as_str(),
+        r.id()
+    )
+}
+
 /// A record and the records nested under it.
 struct Node<'a> {
     row: &'a StoredRecord,

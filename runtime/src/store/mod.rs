@@ -308,6 +308,24 @@ impl SqliteStore {
         Ok(self.decode_all(rows, filter))
     }
 
+    /// Rows matching `filter` written after row number `after`, in write order, at most
+    /// `max` (for `herald tail`).
+    #[cfg(feature = "cli")]
+    pub(crate) fn written_after(
+        &self,
+        filter: &Filter,
+        after: i64,
+        max: usize,
+    ) -> Result<Vec<(i64, StoredRecord)>, StoreError> {
+        query::written_after(&self.reader(), filter, after, max)
+    }
+
+    /// The number of the last row written (for `herald tail`).
+    #[cfg(feature = "cli")]
+    pub(crate) fn last_row(&self) -> Result<i64, StoreError> {
+        query::last_row(&self.reader())
+    }
+
     /// The stored rows that `filter` matches, oldest first, without decoding them.
     pub fn query_stored(&self, filter: &Filter) -> Result<Vec<StoredRecord>, StoreError> {
         query::select(&self.reader(), filter)

@@ -145,6 +145,48 @@ pub(super) fn select(conn: &Connection, filter: &Filter) -> Result<Vec<StoredRec
     Ok(out)
 }
 
+/// The rows `filter` matches that were written after row `after` (in write order), with
+/// their row numbers; at most `max`. The filter's time and limit conditions apply too.
+#[cfg(feature = "cli")]
+pub(super) fn written_after(
+    conn: &Connection,
+    filter: &Filter,
+    after: i64,
+    max: usize,
+) -> Result<Vec<(i64, StoredRecord)>, StoreError> {
+    let mut conditions = Conditions::from_filter(filter);
+    conditions.push("rowid > ?", after);
+    let sql = format!(
+        "SELECT rowid, {COLUMNS} FROM records{} ORDER BY rowid ASC LIMIT {}",
+        conditions.where_clause(),
+        i64::try_from(max).unwrap_or(i64::MAX)
+    );
+    let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(conditions.params.iter()))
+        .map_err(StoreError::sql)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(StoreError::sql)? {
+        let rowid: i64 = row.get(0).map_err(StoreError::sql)?;
+        let record = StoredRecord::from_row_at(row, 1).map_err(StoreError::sql)?;
+        if conditions
+            .glob
+            .as_ref()
+            .is_none_or(|g| g.matches(&record.name))
+        {
+            out.push((rowid, record));
+        }
+    }
+    Ok(out)
+}
+
+/// The number of the last row written, 0 for an empty store.
+#[cfg(feature = "cli")]
+pub(super) fn last_row(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row("SELECT coalesce(max(rowid), 0) FROM records", [], |r| r.get(0))
+        .map_err(StoreError::sql)
+}
+
 pub(super) fn by_id(conn: &Connection, id: Uuid) -> Result<Option<StoredRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM records WHERE id = ?1");
     let mut stmt = conn.prepare(&sql).map_err(StoreError::sql)?;

@@ -36,6 +36,11 @@ pub struct StoredRecord {
 impl StoredRecord {
     /// Reads a row selected with [`COLUMNS`](super::schema::COLUMNS).
     pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
+        StoredRecord::from_row_at(row, 0)
+    }
+
+    /// Reads the [`COLUMNS`](super::schema::COLUMNS) of a row that start at column `at`.
+    pub(super) fn from_row_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<StoredRecord> {
         let uuid = |i: usize| -> rusqlite::Result<Uuid> {
             let text: String = row.get(i)?;
             Uuid::parse_str(&text).map_err(|e| bad_column(i, e))
@@ -45,24 +50,24 @@ impl StoredRecord {
             text.map(|t| Uuid::parse_str(&t).map_err(|e| bad_column(i, e)))
                 .transpose()
         };
-        let kind: String = row.get(3)?;
-        let phase: String = row.get(4)?;
-        let duration: Option<i64> = row.get(12)?;
+        let kind: String = row.get(at + 3)?;
+        let phase: String = row.get(at + 4)?;
+        let duration: Option<i64> = row.get(at + 12)?;
         Ok(StoredRecord {
-            id: uuid(0)?,
-            name: row.get(1)?,
-            event: row.get(2)?,
-            kind: kind.parse().map_err(|e| bad_column(3, e))?,
-            phase: phase.parse().map_err(|e| bad_column(4, e))?,
-            timestamp: from_ns(row.get(5)?),
-            source: row.get(6)?,
-            target: row.get(7)?,
-            root_id: uuid(8)?,
-            correlation_id: uuid(9)?,
-            parent_id: opt_uuid(10)?,
-            causation_id: opt_uuid(11)?,
+            id: uuid(at)?,
+            name: row.get(at + 1)?,
+            event: row.get(at + 2)?,
+            kind: kind.parse().map_err(|e| bad_column(at + 3, e))?,
+            phase: phase.parse().map_err(|e| bad_column(at + 4, e))?,
+            timestamp: from_ns(row.get(at + 5)?),
+            source: row.get(at + 6)?,
+            target: row.get(at + 7)?,
+            root_id: uuid(at + 8)?,
+            correlation_id: uuid(at + 9)?,
+            parent_id: opt_uuid(at + 10)?,
+            causation_id: opt_uuid(at + 11)?,
             duration: duration.map(|ns| Duration::from_nanos(ns.unsigned_abs())),
-            json: row.get(13)?,
+            json: row.get(at + 13)?,
         })
     }
 

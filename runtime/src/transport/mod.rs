@@ -74,6 +74,9 @@ pub use memory::InMemory;
 #[cfg(feature = "redis")]
 pub use redis::{Redis, RedisBuilder, Retention};
 
+/// The stream that transports and the `herald` command line use when none is named.
+pub const DEFAULT_STREAM: &str = "herald:events";
+
 /// A boxed future, as [`Transport`] methods return them.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

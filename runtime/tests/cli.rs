@@ -1,0 +1,133 @@
+//! The `herald` binary end to end, on a store file written by a bus: `query` lists,
+//! `tree` nests, `tail` prints what was kept before and what comes after it started.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use herald::prelude::*;
+use herald::{Bus, SqliteStore};
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, Event)]
+#[event(name = "cli_test.tick")]
+struct Tick {
+    n: u32,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, Event)]
+#[event(name = "cli_test.other")]
+struct Other;
+
+fn herald() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+}
+
+fn temp_db(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("herald-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("events.db")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_prints_the_last_records_then_follows() {
+    let db = temp_db("tail");
+    let store = SqliteStore::open(&db).unwrap();
+    let bus = Bus::builder()
+        .registered_handlers(false)
+        .store(store.clone())
+        .build()
+        .unwrap();
+    for n in 0..3 {
+        bus.emit(Tick { n });
+    }
+    bus.emit(Other);
+    bus.flush().await;
+
+    let mut child = herald()
+        .args(["tail", "--db"])
+        .arg(&db)
+        .args(["--pattern", "cli_test.tick", "--last", "2", "--count", "4", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || rx.recv_timeout(Duration::from_secs(20)).expect("a line from tail");
+    let n_of = |line: String| -> u64 {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["name"], "cli_test.tick");
+        v["payload"]["n"].as_u64().unwrap()
+    };
+    // The newest two kept so far, oldest first.
+    assert_eq!((n_of(next()), n_of(next())), (1, 2));
+
+    // Then what is written after it started, skipping what the pattern refuses.
+    bus.emit(Other);
+    bus.emit(Tick { n: 10 });
+    bus.emit(Tick { n: 11 });
+    bus.flush().await;
+    assert_eq!((n_of(next()), n_of(next())), (10, 11));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "tail stops after --count records");
+}
+
+#[test]
+fn query_and_tree_read_the_store_and_bad_input_fails_clearly() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = temp_db("query");
+    let store = SqliteStore::open(&db).unwrap();
+    let bus = Bus::builder()
+        .registered_handlers(false)
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let first = bus.emit(Tick { n: 1 });
+    bus.emit(Tick { n: 2 });
+    rt.block_on(bus.flush());
+
+    let out = herald().args(["query", "--db"]).arg(&db).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.contains(&first.to_string()));
+
+    let out = herald()
+        .args(["tree", "--db"])
+        .arg(&db)
+        .arg(first.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8(out.stdout).unwrap().contains("cli_test.tick"));
+
+    let out = herald()
+        .args(["tree", "--db"])
+        .arg(&db)
+        .arg("not-an-id")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("not a record id"));
+
+    let out = herald()
+        .args(["tail", "--redis", "redis://127.0.0.1:1", "--count", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("herald: redis at `redis://127.0.0.1:1`"), "{err}");
+}
