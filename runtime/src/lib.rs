@@ -9,7 +9,11 @@
 //! - [`#[instrument_events]`](instrument_events): functions and methods, sync and async,
 //!   emit started / completed / failed / cancelled events with timing, and everything
 //!   that happens inside them nests under them (parent, root and correlation ids);
-//! - a [`Bus`] with history, trees, dead letters and metrics.
+//! - a [`Bus`] with history, trees, dead letters and metrics;
+//! - an embedded event store ([`SqliteStore`], feature `sqlite`, on by default) and
+//!   [transports](transport) that carry events between processes (Redis Streams with
+//!   feature `redis`); the `herald` command line (feature `cli`) queries, tails and
+//!   replays them.
 //!
 //! ```
 //! use herald::prelude::*;
@@ -68,6 +72,13 @@
 //! - `herald::ops`: [`ops::Operation`] has an `id` field (so a child can name its
 //!   parent), `max_retries` is an `Option` (the config default when `None`), and
 //!   `submit` returns a `Result` (duplicate ids, parent cycles).
+//! - Transports: a record from another process goes to the receiving bus's history
+//!   but not to its stores (the publishing process stores it). A handler's emissions
+//!   under a remote record follow the rule above: caused by it, same correlation and
+//!   root, same parent. [`transport::InMemory`] hands each clone its own endpoint.
+//!   Undecodable entries are dead letters with handler
+//!   [`transport::TRANSPORT_HANDLER`] and a `herald.transport.rejected` record that
+//!   keeps the entry's text.
 //! - Handlers of a `query` may return `R`, `Option<R>` or `Result<R, E>` (checked at
 //!   compile time); [`Bus::request`] needs `R: Clone` to hand the response back.
 

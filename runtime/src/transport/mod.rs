@@ -12,8 +12,8 @@
 //! - [`InMemory`]: links several buses of one process, each acting as a process of its
 //!   own (records cross as JSON and are decoded by registered name, as over a wire).
 //!   Made for tests.
-//! - [`Redis`](crate::transport::Redis) (feature `redis`): Redis Streams with consumer
-//!   groups, at least once, crash recovery, reconnection.
+//! - `Redis` (feature `redis`): Redis Streams with consumer groups, at least once,
+//!   crash recovery, reconnection.
 //!
 //! Semantics every transport keeps (the [`Inbox`] does the common part):
 //!
@@ -69,7 +69,9 @@ use std::pin::Pin;
 
 use crate::envelope::Record;
 
-pub use inbox::{Audience, Inbox, Incoming, Outcome, DEFAULT_DEDUP_WINDOW, TRANSPORT_HANDLER};
+pub use inbox::{
+    Audience, Inbox, Incoming, Outcome, RejectedEntry, DEFAULT_DEDUP_WINDOW, TRANSPORT_HANDLER,
+};
 pub use memory::InMemory;
 #[cfg(feature = "redis")]
 pub use redis::{Redis, RedisBuilder, Retention};
