@@ -47,7 +47,10 @@ impl Bus {
     /// subscription and no store wants the record.
     #[inline]
     pub(crate) fn emit_plain<E: Event>(&self, payload: E) -> Uuid {
-        if !self.inner.disabled && payload.__herald_record_name().is_none() {
+        if self.inner.disabled {
+            return id::next();
+        }
+        if payload.__herald_record_name().is_none() {
             let name = Name::Static(E::NAME);
             let table = self.inner.table();
             if let Some(route) = table.get(TypeId::of::<E>(), &name, true) {
