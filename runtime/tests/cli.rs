@@ -131,3 +131,129 @@ fn query_and_tree_read_the_store_and_bad_input_fails_clearly() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.starts_with("herald: redis at `redis://127.0.0.1:1`"), "{err}");
 }
+
+/// A `redis-server` on a free loopback port, stopped on drop.
+struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RedisServer {
+    /// Starts one, or returns `None` (saying so loudly) when the binary is missing
+    /// outside CI.
+    fn start() -> Option<RedisServer> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", ""])
+            .stdout(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(e) if std::env::var_os("CI").is_none() => {
+                eprintln!("\n*** SKIPPED: cannot start redis-server ({e}) ***\n");
+                return None;
+            }
+            Err(e) => panic!("redis-server is required in CI: {e}"),
+        };
+        let server = RedisServer { child, port };
+        for _ in 0..200 {
+            if server.ping() {
+                return Some(server);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("redis-server did not answer on port {port}");
+    }
+
+    fn ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let mut reply = [0_u8; 7];
+        conn.write_all(b"PING\r\n").is_ok()
+            && conn.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn replay_sends_stored_records_that_tail_reads_from_redis() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = temp_db("replay");
+    let store = SqliteStore::open(&db).unwrap();
+    let bus = Bus::builder()
+        .registered_handlers(false)
+        .store(store.clone())
+        .build()
+        .unwrap();
+    for n in 0..3 {
+        bus.emit(Tick { n });
+    }
+    bus.emit(Other);
+    rt.block_on(bus.flush());
+
+    let mut tail = herald()
+        .args(["tail", "--redis", &redis.url(), "--stream", "cli-test"])
+        .args(["--pattern", "cli_test.*", "--count", "3", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `tail` reads what is added after it connected: replay until it has seen three.
+    let mut status = None;
+    for _ in 0..100 {
+        let out = herald()
+            .args(["replay", "--db"])
+            .arg(&db)
+            .args(["--pattern", "cli_test.tick", "--redis", &redis.url()])
+            .args(["--stream", "cli-test"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap().trim(),
+            "sent 3 of 3 matching records to `cli-test`"
+        );
+        status = tail.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = status.expect("tail saw the replayed records and stopped");
+    assert!(status.success());
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut tail.stdout.take().unwrap(), &mut text).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    // Stored order, starting wherever tail joined the stream.
+    let first = lines[0]["payload"]["n"].as_u64().unwrap();
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["name"], "cli_test.tick");
+        assert_eq!(line["labels"]["replayed"], "true");
+        assert_eq!(line["payload"]["n"], (first + i as u64) % 3);
+    }
+}
