@@ -23,8 +23,8 @@ impl Bus {
                 if let Some(h) = &self.inner.history {
                     lock(h).push(record.clone());
                 }
+                // Counted as emitted where it was emitted, not here.
                 let route = self.route(type_id, &name);
-                route.stats.emitted.incr();
                 self.deliver_settled(record, &route.subs).await
             }
             Audience::Shared => {
