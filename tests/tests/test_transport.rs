@@ -339,3 +339,20 @@ async fn async_handlers_finish_before_the_link_settles() {
     link.settle().await;
     assert_eq!(ASYNC_SUM.load(Ordering::Relaxed), 10);
 }
+
+#[tokio::test]
+async fn a_dropped_bus_leaves_the_link() {
+    let link = InMemory::new();
+    let (a, b, c) = (linked(&link), linked(&link), linked(&link));
+    let (seen, s) = counter();
+    let _sub = c.subscribe::<Ping>(move |_| {
+        s.fetch_add(1, Ordering::Relaxed);
+    });
+    drop(b);
+    for n in 0..5 {
+        a.emit(Ping { n });
+    }
+    link.settle().await;
+    assert_eq!(seen.load(Ordering::Relaxed), 5);
+    assert_eq!(a.transport_stats().unwrap().lost, 0);
+}

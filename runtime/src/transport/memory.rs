@@ -20,7 +20,7 @@ struct Entry {
 }
 
 struct Member {
-    origin: Uuid,
+    inbox: Inbox,
     tx: mpsc::UnboundedSender<Entry>,
 }
 
@@ -149,7 +149,10 @@ impl Transport for InMemory {
             .members
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(Member { origin, tx });
+            .push(Member {
+                inbox: inbox.clone(),
+                tx,
+            });
         let link = self.link.clone();
         inbox.clone().spawn(async move {
             while let Some(entry) = rx.recv().await {
@@ -166,7 +169,7 @@ impl Transport for InMemory {
             link.members
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .retain(|m| m.origin != origin);
+                .retain(|m| m.inbox.origin() != origin);
             rx.close();
             while rx.try_recv().is_ok() {
                 link.done();
@@ -188,12 +191,14 @@ impl Transport for InMemory {
         }
         let origin = inbox.origin();
         let json: Arc<str> = record.to_json().into();
-        let members = self
+        let mut members = self
             .link
             .members
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for member in members.iter().filter(|m| m.origin != origin) {
+        // Buses dropped since the last publish leave the link.
+        members.retain(|m| !m.inbox.is_closed());
+        for member in members.iter().filter(|m| m.inbox.origin() != origin) {
             let entry = Entry {
                 json: json.clone(),
                 origin,
