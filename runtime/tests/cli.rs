@@ -49,7 +49,15 @@ async fn tail_prints_the_last_records_then_follows() {
     let mut child = herald()
         .args(["tail", "--db"])
         .arg(&db)
-        .args(["--pattern", "cli_test.tick", "--last", "2", "--count", "4", "--json"])
+        .args([
+            "--pattern",
+            "cli_test.tick",
+            "--last",
+            "2",
+            "--count",
+            "4",
+            "--json",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -63,7 +71,10 @@ async fn tail_prints_the_last_records_then_follows() {
             }
         }
     });
-    let next = || rx.recv_timeout(Duration::from_secs(20)).expect("a line from tail");
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("a line from tail")
+    };
     let n_of = |line: String| -> u64 {
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["name"], "cli_test.tick");
@@ -112,7 +123,9 @@ fn query_and_tree_read_the_store_and_bad_input_fails_clearly() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8(out.stdout).unwrap().contains("cli_test.tick"));
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("cli_test.tick"));
 
     let out = herald()
         .args(["tree", "--db"])
@@ -121,7 +134,9 @@ fn query_and_tree_read_the_store_and_bad_input_fails_clearly() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("not a record id"));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("not a record id"));
 
     let out = herald()
         .args(["tail", "--redis", "redis://127.0.0.1:1", "--count", "1"])
@@ -129,7 +144,10 @@ fn query_and_tree_read_the_store_and_bad_input_fails_clearly() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.starts_with("herald: redis at `redis://127.0.0.1:1`"), "{err}");
+    assert!(
+        err.starts_with("herald: redis at `redis://127.0.0.1:1`"),
+        "{err}"
+    );
 }
 
 /// A `redis-server` on a free loopback port, stopped on drop.
@@ -147,7 +165,14 @@ impl RedisServer {
             .map(|a| a.port())
             .unwrap();
         let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", ""])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
             .stdout(Stdio::null())
             .spawn();
         let child = match child {
@@ -229,7 +254,11 @@ fn replay_sends_stored_records_that_tail_reads_from_redis() {
             .args(["--stream", "cli-test"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(
             String::from_utf8(out.stdout).unwrap().trim(),
             "sent 3 of 3 matching records to `cli-test`"

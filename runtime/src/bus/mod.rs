@@ -37,10 +37,10 @@ pub use emit::{Delivery, Emit};
 pub use history::{Filter, Tree};
 pub use metrics::{HandlerMetrics, LatencySnapshot, Metrics, NameMetrics};
 pub use replay::{ReplayReport, ReplaySource, REPLAYED_LABEL};
+pub(crate) use runtime::spawn as spawn_task;
 pub use sink::{RecordSink, SinkReadError};
 pub use subscribe::{Pattern, Subscriber, Typed};
 pub use worker::Overflow;
-pub(crate) use runtime::spawn as spawn_task;
 pub(crate) use worker::SubQueue;
 
 pub(crate) use emit::EmitOptions;

@@ -42,6 +42,11 @@ impl Bus {
         }
     }
 
+    /// Whether some subscription of this bus is `shared`.
+    pub(crate) fn has_shared(&self) -> bool {
+        self.inner.table.load().has_shared
+    }
+
     /// What the bus's transport counted, or `None` for a bus without one.
     pub fn transport_stats(&self) -> Option<TransportStats> {
         let transport = self.inner.transport.as_ref()?;

@@ -51,6 +51,8 @@ pub(crate) struct RoutingTable {
     pub(crate) keep: bool,
     /// Whether a transport runs `shared` subscriptions: they are left out of routes.
     pub(crate) sharing: bool,
+    /// Whether any subscription is `shared`.
+    pub(crate) has_shared: bool,
     typed: HashMap<TypeId, Arc<Route>, FxBuild>,
     named: HashMap<Name, HashMap<TypeId, Arc<Route>, FxBuild>, FxBuild>,
     /// Static names (lifecycle names of call sites) keyed by address and length:
@@ -66,11 +68,13 @@ impl RoutingTable {
                 .cmp(&a.priority)
                 .then_with(|| a.name.cmp(&b.name))
         });
+        let has_shared = subs.iter().any(|s| s.shared);
         RoutingTable {
             epoch: EPOCH.fetch_add(1, Ordering::Relaxed),
             subs: subs.into(),
             keep,
             sharing,
+            has_shared,
             typed: HashMap::default(),
             named: HashMap::default(),
             by_address: HashMap::default(),

@@ -45,7 +45,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct TailArgs {
     /// Follow this store file (a SQLite database written by `herald::SqliteStore`).
-    #[arg(long, value_name = "FILE", required_unless_present = "redis", conflicts_with = "redis")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "redis",
+        conflicts_with = "redis"
+    )]
     pub db: Option<PathBuf>,
     /// Follow the stream of this Redis server (`redis://host:port`).
     #[arg(long, value_name = "URL")]
@@ -200,8 +205,16 @@ mod tests {
 
     #[test]
     fn tail_and_replay_take_their_options() {
-        let cli = parse(&["tail", "--redis", "redis://h:1", "-p", "a.*", "--count", "3"])
-            .expect("parses");
+        let cli = parse(&[
+            "tail",
+            "--redis",
+            "redis://h:1",
+            "-p",
+            "a.*",
+            "--count",
+            "3",
+        ])
+        .expect("parses");
         let Command::Tail(t) = cli.command else {
             panic!("not a tail: {cli:?}");
         };
@@ -209,8 +222,17 @@ mod tests {
         assert_eq!(t.stream, None);
         assert_eq!((t.count, t.last), (Some(3), 0));
         let cli = parse(&[
-            "replay", "--db", "e.db", "-p", "a.**", "--since", "1h", "--redis", "redis://h:1",
-            "--stream", "s",
+            "replay",
+            "--db",
+            "e.db",
+            "-p",
+            "a.**",
+            "--since",
+            "1h",
+            "--redis",
+            "redis://h:1",
+            "--stream",
+            "s",
         ])
         .expect("parses");
         let Command::Replay(r) = cli.command else {

@@ -183,8 +183,10 @@ pub(super) fn written_after(
 /// The number of the last row written, 0 for an empty store.
 #[cfg(feature = "cli")]
 pub(super) fn last_row(conn: &Connection) -> Result<i64, StoreError> {
-    conn.query_row("SELECT coalesce(max(rowid), 0) FROM records", [], |r| r.get(0))
-        .map_err(StoreError::sql)
+    conn.query_row("SELECT coalesce(max(rowid), 0) FROM records", [], |r| {
+        r.get(0)
+    })
+    .map_err(StoreError::sql)
 }
 
 pub(super) fn by_id(conn: &Connection, id: Uuid) -> Result<Option<StoredRecord>, StoreError> {

@@ -40,7 +40,10 @@ impl StoredRecord {
     }
 
     /// Reads the [`COLUMNS`](super::schema::COLUMNS) of a row that start at column `at`.
-    pub(super) fn from_row_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<StoredRecord> {
+    pub(super) fn from_row_at(
+        row: &rusqlite::Row<'_>,
+        at: usize,
+    ) -> rusqlite::Result<StoredRecord> {
         let uuid = |i: usize| -> rusqlite::Result<Uuid> {
             let text: String = row.get(i)?;
             Uuid::parse_str(&text).map_err(|e| bad_column(i, e))

@@ -189,6 +189,20 @@ impl Inbox {
         self.shared.bus.strong_count() == 0
     }
 
+    /// Whether the bus wants records for `audience` now: for [`Audience::Shared`],
+    /// whether it has a `shared` subscription (a transport leaves the shared records to
+    /// other processes while it has none); for [`Audience::Everyone`], whether the bus
+    /// is still there.
+    pub fn wants(&self, audience: Audience) -> bool {
+        let Some(inner) = self.shared.bus.upgrade() else {
+            return false;
+        };
+        match audience {
+            Audience::Everyone => true,
+            Audience::Shared => Bus { inner }.has_shared(),
+        }
+    }
+
     /// Spawns a background task on the current tokio runtime, or on herald's own
     /// runtime thread when there is none.
     pub fn spawn<F>(&self, task: F)

@@ -1,0 +1,306 @@
+//! [`RedisBuilder`]: the options of a [`Redis`] transport, checked once.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::{wire, Redis, State};
+use crate::transport::{Audience, TransportError, DEFAULT_STREAM};
+
+/// Records that may wait for Redis when [`RedisBuilder::buffer`] is not called.
+const DEFAULT_BUFFER: usize = 100_000;
+/// Entries the stream keeps when [`RedisBuilder::retention`] is not called.
+const DEFAULT_MAX_LEN: u64 = 1_000_000;
+/// Idle time after which a consumer's pending entries are taken over.
+const DEFAULT_CLAIM_IDLE: Duration = Duration::from_secs(30);
+/// Entries per read and per write round trip.
+const DEFAULT_BATCH: usize = 256;
+/// How long one read waits for new entries.
+const DEFAULT_BLOCK: Duration = Duration::from_secs(1);
+/// The longest [`RedisBuilder::block`].
+const MAX_BLOCK: Duration = Duration::from_secs(3600);
+
+/// How much of the stream Redis keeps (trimmed approximately, as entries are added).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retention {
+    /// About this many entries, the newest (`XADD .. MAXLEN ~ n`).
+    MaxLen(u64),
+    /// Entries younger than this (`XADD .. MINID ~ <now - age>`), by their stream id.
+    MaxAge(Duration),
+}
+
+impl Default for Retention {
+    /// [`Retention::MaxLen`] of 1,000,000 entries.
+    fn default() -> Self {
+        Retention::MaxLen(DEFAULT_MAX_LEN)
+    }
+}
+
+/// Options of a [`Redis`] transport; made by [`Redis::builder`].
+#[derive(Clone)]
+#[must_use = "a builder does nothing until `.build()`"]
+pub struct RedisBuilder {
+    url: String,
+    stream: String,
+    node: Option<String>,
+    retention: Retention,
+    buffer: usize,
+    claim_idle: Duration,
+    batch: usize,
+    block: Duration,
+}
+
+impl RedisBuilder {
+    pub(super) fn new(url: String) -> RedisBuilder {
+        RedisBuilder {
+            url,
+            stream: DEFAULT_STREAM.to_owned(),
+            node: None,
+            retention: Retention::default(),
+            buffer: DEFAULT_BUFFER,
+            claim_idle: DEFAULT_CLAIM_IDLE,
+            batch: DEFAULT_BATCH,
+            block: DEFAULT_BLOCK,
+        }
+    }
+
+    /// The stream the processes share (default [`DEFAULT_STREAM`], `"herald:events"`).
+    pub fn stream(mut self, name: impl Into<String>) -> Self {
+        self.stream = name.into();
+        self
+    }
+
+    /// This process's name on the stream: its consumer name, and the name of its own
+    /// consumer group. Default: a fresh UUID, so each run gets a group of its own.
+    /// A stable name lets a restarted process resume its group: it gets what was
+    /// published while it was down (within [`retention`](RedisBuilder::retention)).
+    /// Two processes running at once must not share a name.
+    pub fn node(mut self, name: impl Into<String>) -> Self {
+        self.node = Some(name.into());
+        self
+    }
+
+    /// How much of the stream Redis keeps (default [`Retention::MaxLen`] of 1,000,000).
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// How many published records may wait to be sent, while Redis cannot be reached
+    /// or is slower than the emitters (default 100,000). When it is full the newest
+    /// records are refused, and counted in
+    /// [`TransportStats::lost`](crate::transport::TransportStats::lost).
+    pub fn buffer(mut self, records: usize) -> Self {
+        self.buffer = records;
+        self
+    }
+
+    /// How long an entry stays with a consumer that does not acknowledge it before
+    /// another process takes it over (default 30 s). Keep it above the time a read
+    /// [`batch`](RedisBuilder::batch) takes to handle.
+    pub fn claim_idle(mut self, idle: Duration) -> Self {
+        self.claim_idle = idle;
+        self
+    }
+
+    /// At most this many entries per round trip: per read (`XREADGROUP COUNT`) and per
+    /// pipeline of writes (default 256).
+    pub fn batch(mut self, entries: usize) -> Self {
+        self.batch = entries;
+        self
+    }
+
+    /// How long one read waits for new entries (`XREADGROUP BLOCK`, default 1 s, at
+    /// most one hour); also how long the reading tasks may take to notice that their
+    /// bus is gone.
+    pub fn block(mut self, block: Duration) -> Self {
+        self.block = block;
+        self
+    }
+
+    /// Checks the options and makes the transport. It connects when a bus starts it.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::Config`] when the URL does not parse or an option is out of
+    /// range (an empty stream or node name, a zero buffer, batch, block, claim idle
+    /// time or retention).
+    pub fn build(self) -> Result<Redis, TransportError> {
+        let client = wire::client(&self.url).map_err(|e| {
+            TransportError::Config(format!("redis url `{}`: {e}", redacted(&self.url)))
+        })?;
+        let invalid = |what: &str| Err(TransportError::Config(format!("redis {what}")));
+        if self.stream.is_empty() {
+            return invalid("stream name is empty");
+        }
+        if self.node.as_deref() == Some("") {
+            return invalid("node name is empty");
+        }
+        if self.buffer == 0 {
+            return invalid("buffer must hold at least one record");
+        }
+        if self.batch == 0 {
+            return invalid("batch must be at least one entry");
+        }
+        if self.block.as_millis() == 0 || self.block > MAX_BLOCK {
+            return invalid("block must be between one millisecond and one hour");
+        }
+        if self.claim_idle.as_millis() == 0 {
+            return invalid("claim idle time must be at least one millisecond");
+        }
+        match self.retention {
+            Retention::MaxLen(0) => return invalid("retention must keep at least one entry"),
+            Retention::MaxAge(age) if age.as_millis() == 0 => {
+                return invalid("retention age must be at least one millisecond")
+            }
+            _ => {}
+        }
+        let generated = self.node.is_none();
+        let node = self
+            .node
+            .unwrap_or_else(|| Uuid::new_v4().as_hyphenated().to_string());
+        let config = Config {
+            own_group: format!("{}:node:{node}", self.stream),
+            shared_group: format!("{}:shared", self.stream),
+            stream: self.stream,
+            node,
+            generated,
+            retention: self.retention,
+            buffer: self.buffer,
+            claim_idle: self.claim_idle,
+            batch: self.batch,
+            block: self.block,
+        };
+        Ok(Redis {
+            client,
+            config: Arc::new(config),
+            state: Arc::new(State::default()),
+            started: AtomicBool::new(false),
+        })
+    }
+}
+
+impl std::fmt::Debug for RedisBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBuilder")
+            .field("url", &redacted(&self.url))
+            .field("stream", &self.stream)
+            .field("node", &self.node)
+            .field("retention", &self.retention)
+            .field("buffer", &self.buffer)
+            .field("claim_idle", &self.claim_idle)
+            .field("batch", &self.batch)
+            .field("block", &self.block)
+            .finish()
+    }
+}
+
+/// `url` without its credentials (`redis://user:secret@host` -> `redis://***@host`).
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The options of a built transport, shared with its tasks.
+#[derive(Debug)]
+pub(super) struct Config {
+    pub(super) stream: String,
+    pub(super) node: String,
+    /// Whether `node` was generated (nobody will resume its group).
+    pub(super) generated: bool,
+    pub(super) own_group: String,
+    pub(super) shared_group: String,
+    pub(super) retention: Retention,
+    pub(super) buffer: usize,
+    pub(super) claim_idle: Duration,
+    pub(super) batch: usize,
+    pub(super) block: Duration,
+}
+
+impl Config {
+    /// The groups this process reads, with the audience of what each delivers.
+    pub(super) fn groups(&self) -> impl Iterator<Item = (&str, Audience)> {
+        [
+            (self.own_group.as_str(), Audience::Everyone),
+            (self.shared_group.as_str(), Audience::Shared),
+        ]
+        .into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_checks_its_options() {
+        let ok = Redis::builder("redis://127.0.0.1:1").build();
+        assert!(ok.is_ok());
+        let bad = |b: RedisBuilder| matches!(b.build(), Err(TransportError::Config(_)));
+        assert!(bad(Redis::builder("http://nowhere")));
+        assert!(bad(Redis::builder("redis://127.0.0.1:1").stream("")));
+        assert!(bad(Redis::builder("redis://127.0.0.1:1").node("")));
+        assert!(bad(Redis::builder("redis://127.0.0.1:1").buffer(0)));
+        assert!(bad(Redis::builder("redis://127.0.0.1:1").batch(0)));
+        assert!(bad(
+            Redis::builder("redis://127.0.0.1:1").block(Duration::ZERO)
+        ));
+        assert!(bad(
+            Redis::builder("redis://127.0.0.1:1").block(Duration::MAX)
+        ));
+        assert!(bad(
+            Redis::builder("redis://127.0.0.1:1").claim_idle(Duration::from_micros(10))
+        ));
+        assert!(bad(
+            Redis::builder("redis://127.0.0.1:1").retention(Retention::MaxLen(0))
+        ));
+        assert!(bad(
+            Redis::builder("redis://127.0.0.1:1").retention(Retention::MaxAge(Duration::ZERO))
+        ));
+    }
+
+    #[test]
+    fn credentials_stay_out_of_debug_output_and_errors() {
+        let b = Redis::builder("redis://user:s3cret@127.0.0.1:6379/0");
+        let shown = format!("{b:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("***@127.0.0.1:6379/0"),
+            "{shown}"
+        );
+        let err = Redis::builder("redis://user:s3cret@[bad")
+            .build()
+            .unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert_eq!(redacted("redis://h:1"), "redis://h:1");
+    }
+
+    #[test]
+    fn names_follow_stream_and_node() {
+        let r = Redis::builder("redis://127.0.0.1:1")
+            .stream("s")
+            .node("n")
+            .build()
+            .unwrap();
+        assert_eq!(r.config.own_group, "s:node:n");
+        assert_eq!(r.config.shared_group, "s:shared");
+        assert!(!r.config.generated);
+        let groups: Vec<_> = r.config.groups().collect();
+        assert_eq!(
+            groups,
+            [
+                ("s:node:n", Audience::Everyone),
+                ("s:shared", Audience::Shared)
+            ]
+        );
+        let a = Redis::new("redis://127.0.0.1:1").unwrap();
+        let b = Redis::new("redis://127.0.0.1:1").unwrap();
+        assert_ne!(a.node(), b.node());
+        assert_eq!(a.stream(), "herald:events");
+    }
+}

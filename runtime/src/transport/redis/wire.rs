@@ -1,0 +1,429 @@
+//! Talking to Redis: connections, backoff, errors and the replies of stream commands.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::MultiplexedConnection;
+use redis::io::tcp::TcpSettings;
+use redis::{
+    AsyncConnectionConfig, Client, ConnectionAddr, ErrorKind, IntoConnectionInfo, RedisError,
+    ServerErrorKind, Value,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use uuid::Uuid;
+
+use super::{Config, Retention};
+use crate::transport::TransportError;
+
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a command may wait for its reply (beyond a read's own `BLOCK` time).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// First wait after a failure; doubles up to [`BACKOFF_MAX`].
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// A client for `url`, its TCP connections without Nagle's algorithm (small
+/// commands go out at once rather than waiting for the previous one's
+/// acknowledgement).
+pub(super) fn client(url: &str) -> Result<Client, RedisError> {
+    let info = url
+        .into_connection_info()?
+        .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+    Client::open(info)
+}
+
+/// What carries a connection's traffic: the future behind a
+/// [`MultiplexedConnection`], polled by the task that uses the connection (see
+/// [`drive`]) rather than by a task of its own, so that a reply reaches its task
+/// without a hop through another one.
+pub(super) type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A socket to Redis.
+trait Socket: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Socket for T {}
+
+/// Opens a connection whose replies may take up to `wait` plus a margin: reads pass
+/// their `BLOCK` time, so that waiting for entries is not taken for a dead server,
+/// while a server that stopped answering altogether is still noticed.
+pub(super) async fn connect(
+    client: &Client,
+    wait: Duration,
+) -> Result<(MultiplexedConnection, Driver), RedisError> {
+    let info = client.get_connection_info();
+    let config =
+        AsyncConnectionConfig::new().set_response_timeout(Some(wait.saturating_add(REPLY_TIMEOUT)));
+    let open = async {
+        let socket: Box<dyn Socket> = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => {
+                let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                tcp.set_nodelay(true)?;
+                Box::new(tcp)
+            }
+            #[cfg(unix)]
+            ConnectionAddr::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+            other => {
+                return Err(RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "address not supported by this build",
+                    other.to_string(),
+                )))
+            }
+        };
+        let (conn, driver) =
+            MultiplexedConnection::new_with_config(info.redis_settings(), socket, config).await?;
+        Ok((conn, Box::pin(driver) as Driver))
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, open).await {
+        Ok(opened) => opened,
+        Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut).into()),
+    }
+}
+
+/// Runs `work`, which uses the connection `driver` carries, polling `driver`
+/// meanwhile. Once the connection is closed, `work` still runs to its end (its next
+/// command fails): it is never cut in the middle of a delivery.
+pub(super) async fn drive<T>(mut driver: Driver, work: impl Future<Output = T>) -> T {
+    let mut work = std::pin::pin!(work);
+    let mut closed = false;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(done) = work.as_mut().poll(cx) {
+            return Poll::Ready(done);
+        }
+        // A finished driver dropped the replies it owed, which wakes `work` again.
+        if !closed && driver.as_mut().poll(cx).is_ready() {
+            closed = true;
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Creates this process's groups at the end of the stream (and the stream), from the
+/// thread that starts the transport: once it returns, every entry added later reaches
+/// this process.
+pub(super) fn create_groups_blocking(
+    client: &Client,
+    config: &Config,
+) -> Result<(), TransportError> {
+    let failed = |e: RedisError| {
+        TransportError::Connection(format!(
+            "redis at {}: {e}",
+            client.get_connection_info().addr()
+        ))
+    };
+    let mut conn = client
+        .get_connection_with_timeout(CONNECT_TIMEOUT)
+        .map_err(failed)?;
+    conn.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(failed)?;
+    conn.set_write_timeout(Some(REPLY_TIMEOUT))
+        .map_err(failed)?;
+    for (group, _) in config.groups() {
+        match create_group_cmd(&config.stream, group).query::<()>(&mut conn) {
+            Ok(()) => {}
+            Err(e) if e.code() == Some("BUSYGROUP") => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Creates `group` at the end of the stream, if it does not exist.
+pub(super) async fn create_group(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    group: &str,
+) -> Result<(), RedisError> {
+    match create_group_cmd(stream, group)
+        .query_async::<()>(conn)
+        .await
+    {
+        Err(e) if e.code() != Some("BUSYGROUP") => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn create_group_cmd(stream: &str, group: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("XGROUP");
+    cmd.arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg("$")
+        .arg("MKSTREAM");
+    cmd
+}
+
+/// Appends one `XADD` of a record to `pipe`.
+pub(super) fn add_entry(
+    pipe: &mut redis::Pipeline,
+    config: &Config,
+    trim: &Trim,
+    origin: &str,
+    json: &str,
+) {
+    let cmd = pipe.cmd("XADD").arg(&config.stream);
+    match trim {
+        Trim::MaxLen(n) => cmd.arg("MAXLEN").arg("~").arg(*n),
+        Trim::MinId(id) => cmd.arg("MINID").arg("~").arg(id.as_str()),
+    };
+    cmd.arg("*").arg("origin").arg(origin).arg("json").arg(json);
+}
+
+/// The trimming argument of one batch of `XADD`s.
+pub(super) enum Trim {
+    MaxLen(u64),
+    MinId(String),
+}
+
+impl Trim {
+    pub(super) fn now(retention: Retention) -> Trim {
+        match retention {
+            Retention::MaxLen(n) => Trim::MaxLen(n),
+            Retention::MaxAge(age) => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
+                let oldest = now.saturating_sub(age).as_millis();
+                Trim::MinId(format!("{oldest}-0"))
+            }
+        }
+    }
+}
+
+/// Whether a working server refused the command (it would refuse it again), rather
+/// than the connection failing or the server being temporarily unavailable (loading
+/// its data after a restart, a failover): those are worth retrying until they pass.
+pub(super) fn is_refusal(e: &RedisError) -> bool {
+    match e.kind() {
+        ErrorKind::Server(kind) => !matches!(
+            kind,
+            ServerErrorKind::BusyLoading
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::ReadOnly
+        ),
+        ErrorKind::Extension => true,
+        _ => false,
+    }
+}
+
+/// Waits growing intervals between attempts: 50 ms doubling to 2 s, each within
+/// ±20% so that processes that lost the same server do not retry in step.
+#[derive(Debug, Default)]
+pub(super) struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    /// Records a failure and waits.
+    pub(super) async fn wait(&mut self) {
+        let exp = self.failures.min(6);
+        self.failures = self.failures.saturating_add(1);
+        let base = BACKOFF_MIN.saturating_mul(1 << exp).min(BACKOFF_MAX);
+        // A fresh random UUID is the cheapest source of randomness at hand.
+        let r = (Uuid::new_v4().as_u128() % 401) as f64 / 1000.0; // 0.0 ..= 0.4
+        tokio::time::sleep(base.mul_f64(0.8 + r)).await;
+    }
+
+    /// Records a success; true when it follows failures (a reconnection).
+    pub(super) fn succeeded(&mut self) -> bool {
+        std::mem::take(&mut self.failures) > 0
+    }
+}
+
+/// One stream entry as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct StreamEntry {
+    pub(super) id: String,
+    /// `None` for an entry that was trimmed while pending (nothing left to deliver).
+    pub(super) body: Option<Body>,
+}
+
+/// The fields of an entry, as far as they could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Body {
+    pub(super) origin: Option<Uuid>,
+    /// The `json` field; empty when missing (the inbox rejects it with a reason).
+    pub(super) json: String,
+}
+
+/// The entries of an `XREADGROUP` reply (for one stream); empty for a nil reply (the
+/// read timed out). Parts that do not have the expected shape are skipped.
+pub(super) fn read_reply(reply: Value) -> Vec<StreamEntry> {
+    let streams = match reply {
+        Value::Array(streams) => streams
+            .into_iter()
+            .filter_map(|s| match s {
+                Value::Array(pair) => pair.into_iter().nth(1),
+                _ => None,
+            })
+            .collect(),
+        Value::Map(pairs) => pairs.into_iter().map(|(_, entries)| entries).collect(),
+        _ => Vec::new(),
+    };
+    streams.into_iter().flat_map(entries).collect()
+}
+
+/// The reply of `XAUTOCLAIM`: the cursor to continue from and the claimed entries.
+/// Entries deleted meanwhile are left out: Redis drops them from the pending list.
+pub(super) fn autoclaim_reply(reply: Value) -> Option<(String, Vec<StreamEntry>)> {
+    let Value::Array(parts) = reply else {
+        return None;
+    };
+    let mut parts = parts.into_iter();
+    let cursor = parts.next().and_then(text)?;
+    let claimed = parts.next().map(entries).unwrap_or_default();
+    Some((cursor, claimed))
+}
+
+fn entries(list: Value) -> Vec<StreamEntry> {
+    let Value::Array(items) = list else {
+        return Vec::new();
+    };
+    items.into_iter().filter_map(entry).collect()
+}
+
+fn entry(item: Value) -> Option<StreamEntry> {
+    let Value::Array(parts) = item else {
+        return None;
+    };
+    let mut parts = parts.into_iter();
+    let id = parts.next().and_then(text)?;
+    let body = match parts.next() {
+        Some(Value::Array(flat)) => {
+            let mut pairs = Vec::with_capacity(flat.len() / 2);
+            let mut it = flat.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                pairs.push((k, v));
+            }
+            Some(body(pairs))
+        }
+        Some(Value::Map(pairs)) => Some(body(pairs)),
+        _ => None,
+    };
+    Some(StreamEntry { id, body })
+}
+
+fn body(pairs: Vec<(Value, Value)>) -> Body {
+    let mut origin = None;
+    let mut json = None;
+    for (k, v) in pairs {
+        match text(k).as_deref() {
+            Some("origin") if origin.is_none() => {
+                origin = text(v).and_then(|s| Uuid::parse_str(&s).ok());
+            }
+            Some("json") if json.is_none() => json = text(v),
+            _ => {}
+        }
+    }
+    Body {
+        origin,
+        json: json.unwrap_or_default(),
+    }
+}
+
+fn text(v: Value) -> Option<String> {
+    match v {
+        Value::BulkString(bytes) => Some(match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }),
+        Value::SimpleString(s) => Some(s),
+        Value::VerbatimString { text, .. } => Some(text),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    fn entry_value(id: &str, fields: &[&str]) -> Value {
+        Value::Array(vec![
+            bulk(id),
+            Value::Array(fields.iter().map(|f| bulk(f)).collect()),
+        ])
+    }
+
+    #[test]
+    fn reads_entries_of_a_group_read() {
+        let origin = Uuid::new_v4().to_string();
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("s"),
+            Value::Array(vec![
+                entry_value("1-0", &["origin", &origin, "json", "{}"]),
+                entry_value("2-0", &["json", "x"]),
+                entry_value("3-0", &["origin", "not a uuid", "other", "y", "dangling"]),
+                Value::Array(vec![bulk("4-0"), Value::Nil]),
+                Value::Int(5),
+            ]),
+        ])]);
+        let got = read_reply(reply);
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0].id, "1-0");
+        let b0 = got[0].body.as_ref().unwrap();
+        assert_eq!(b0.origin.map(|u| u.to_string()), Some(origin));
+        assert_eq!(b0.json, "{}");
+        let b1 = got[1].body.as_ref().unwrap();
+        assert_eq!((b1.origin, b1.json.as_str()), (None, "x"));
+        let b2 = got[2].body.as_ref().unwrap();
+        assert_eq!((b2.origin, b2.json.as_str()), (None, ""));
+        assert_eq!(got[3].body, None);
+        assert!(read_reply(Value::Nil).is_empty());
+        assert!(read_reply(Value::Okay).is_empty());
+    }
+
+    #[test]
+    fn reads_resp3_maps_and_invalid_utf8() {
+        let reply = Value::Map(vec![(
+            bulk("s"),
+            Value::Array(vec![Value::Array(vec![
+                bulk("1-0"),
+                Value::Map(vec![(
+                    bulk("json"),
+                    Value::BulkString(vec![b'a', 0xff, b'b']),
+                )]),
+            ])]),
+        )]);
+        let got = read_reply(reply);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body.as_ref().unwrap().json, "a\u{fffd}b");
+    }
+
+    #[test]
+    fn reads_autoclaim_replies() {
+        let reply = Value::Array(vec![
+            bulk("7-0"),
+            Value::Array(vec![entry_value("5-0", &["json", "{}"])]),
+            Value::Array(vec![bulk("6-0")]),
+        ]);
+        let (cursor, got) = autoclaim_reply(reply).unwrap();
+        assert_eq!(cursor, "7-0");
+        assert_eq!(got.len(), 1);
+        assert!(autoclaim_reply(Value::Nil).is_none());
+        assert!(autoclaim_reply(Value::Array(vec![])).is_none());
+    }
+
+    #[test]
+    fn trims_by_length_or_age() {
+        assert!(matches!(Trim::now(Retention::MaxLen(10)), Trim::MaxLen(10)));
+        let Trim::MinId(id) = Trim::now(Retention::MaxAge(Duration::from_secs(60))) else {
+            panic!("an age trims by id");
+        };
+        let ms: u128 = id.strip_suffix("-0").unwrap().parse().unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        assert!(ms <= now - 60_000 && ms + 5_000 > now - 60_000);
+    }
+}
