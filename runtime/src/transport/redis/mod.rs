@@ -136,6 +136,10 @@ impl State {
 ///
 /// - At least once: an entry is acknowledged only after this process's handlers
 ///   finished with it; the inbox suppresses the duplicates a redelivery brings.
+/// - Records for `shared` subscriptions go to whichever process asks Redis first, at
+///   most 8 per read: work spreads across the processes, not evenly. Every entry of
+///   the stream passes through the shared group, whether a `shared` subscription
+///   wants it or not.
 /// - Entries a process read and did not acknowledge (it crashed, or its bus was dropped)
 ///   are taken over after [`claim_idle`](RedisBuilder::claim_idle) by another process
 ///   of the group. A handler that runs longer than that may therefore run twice

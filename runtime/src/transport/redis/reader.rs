@@ -16,8 +16,10 @@ use crate::transport::{Audience, Inbox, Incoming};
 const MIN_SWEEP_PERIOD: Duration = Duration::from_millis(50);
 /// How often a sleeping reclaimer looks whether its bus is gone.
 const CLOSED_CHECK: Duration = Duration::from_secs(1);
+/// The most entries one read takes from the shared group.
+const SHARED_BATCH: usize = 8;
 /// How often a reader whose bus wants none of its group's records looks again.
-const IDLE_CHECK: Duration = Duration::from_millis(100);
+const IDLE_CHECK: Duration = Duration::from_millis(20);
 /// Pages of `XAUTOCLAIM` per group and sweep, so that one sweep always ends.
 const MAX_PAGES: usize = 64;
 
@@ -154,6 +156,16 @@ impl Reader {
         }
     }
 
+    /// Entries per read: the batch size, but at most [`SHARED_BATCH`] from the shared
+    /// group, so that a backlog of shared work is spread across the processes instead
+    /// of going whole to the first one that reads.
+    fn count(&self) -> usize {
+        match self.audience {
+            Audience::Everyone => self.config.batch,
+            Audience::Shared => self.config.batch.min(SHARED_BATCH),
+        }
+    }
+
     /// One round trip: acknowledges `delivered`, then reads (`XREADGROUP`) the pending
     /// entries after `pending`, or new entries, waiting for them up to the block time.
     async fn read(
@@ -176,7 +188,7 @@ impl Reader {
             .arg(&self.group)
             .arg(&self.config.node)
             .arg("COUNT")
-            .arg(self.config.batch);
+            .arg(self.count());
         if pending.is_none() {
             read.arg("BLOCK").arg(millis(self.config.block));
         }
