@@ -174,8 +174,8 @@ impl Builder {
             }
         }
         let transport = self.transport.filter(|_| !self.disabled);
-        let keep =
-            (self.history > 0 || !self.sinks.is_empty() || transport.is_some()) && !self.disabled;
+        let publishes = transport.as_ref().is_some_and(|t| t.publishes());
+        let keep = (self.history > 0 || !self.sinks.is_empty() || publishes) && !self.disabled;
         let sharing = transport.as_ref().is_some_and(|t| t.shares());
         let table = RoutingTable::new(subs, keep, sharing);
         let epoch = table.epoch;

@@ -107,6 +107,12 @@ pub trait Transport: Send + Sync + 'static {
         TransportStats::default()
     }
 
+    /// Whether [`publish`](Transport::publish) sends anything (the default). A bus
+    /// whose transport returns `false` ([`Noop`]) does not build records for it.
+    fn publishes(&self) -> bool {
+        true
+    }
+
     /// Whether this transport carries `shared` subscriptions' records to one process
     /// of the stream. When it does (the default), a bus does not run its `shared`
     /// handlers inline on emit; it runs them when the transport hands it a record with
@@ -170,6 +176,10 @@ impl Transport for Noop {
     }
 
     fn publish(&self, _record: &Record) {}
+
+    fn publishes(&self) -> bool {
+        false
+    }
 
     fn shares(&self) -> bool {
         false
