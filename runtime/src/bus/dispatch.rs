@@ -8,7 +8,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::metrics::Stopwatch;
-use super::worker::{Scheduled, TaskOutcome};
+use super::worker::Scheduled;
 use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Route};
 use crate::context;
 use crate::envelope::{Envelope, ErasedEnvelope, Links, Meta, Name, Record};
@@ -24,11 +24,11 @@ pub(crate) struct Waiter {
     pending: Vec<Pending>,
 }
 
-/// A delivery `emit_and_wait` still waits for.
-enum Pending {
-    Scheduled(Scheduled),
-    /// A full queue: wait for room, then for the outcome.
-    Full(Arc<Subscription>, Record),
+/// A delivery `emit_and_wait` still waits for: what was scheduled, for whom, on what.
+struct Pending {
+    scheduled: Scheduled,
+    sub: Arc<Subscription>,
+    record: Record,
 }
 
 impl Bus {
@@ -138,26 +138,8 @@ impl Bus {
         let id = self.dispatch_inner(payload, &mut opts, None, Some(&mut waiter));
         let mut delivery = waiter.delivery;
         delivery.id = id;
-        for pending in waiter.pending {
-            let outcome = match pending {
-                Pending::Scheduled(Scheduled::Task(task)) => {
-                    task.await.unwrap_or(TaskOutcome::Failed)
-                }
-                Pending::Scheduled(Scheduled::Queued(rx)) => {
-                    rx.await.unwrap_or(TaskOutcome::Dropped)
-                }
-                Pending::Scheduled(Scheduled::Full | Scheduled::Refused) => TaskOutcome::Dropped,
-                Pending::Full(sub, record) => match &sub.queue {
-                    Some(queue) => queue.push_when_room(self, &sub, &record).await,
-                    None => TaskOutcome::Dropped,
-                },
-            };
-            match outcome {
-                TaskOutcome::Handled => delivery.handled += 1,
-                TaskOutcome::Failed => delivery.failed += 1,
-                TaskOutcome::Expired => delivery.expired += 1,
-                TaskOutcome::Dropped => delivery.dropped += 1,
-            }
+        for p in waiter.pending {
+            delivery.count(p.scheduled.outcome(self, &p.sub, &p.record).await);
         }
         delivery
     }
@@ -309,9 +291,10 @@ impl Bus {
                     if let Some(record) = input.record {
                         let scheduled = self.schedule(sub, record, None, wait.is_some());
                         if let Some(w) = wait.as_deref_mut() {
-                            w.pending.push(match scheduled {
-                                Scheduled::Full => Pending::Full(sub.clone(), record.clone()),
-                                other => Pending::Scheduled(other),
+                            w.pending.push(Pending {
+                                scheduled,
+                                sub: sub.clone(),
+                                record: record.clone(),
                             });
                         }
                     }
@@ -338,7 +321,11 @@ impl Bus {
             }
             let scheduled = self.schedule(&sub, record, Some((1, error)), wait.is_some());
             if let Some(w) = wait.as_deref_mut() {
-                w.pending.push(Pending::Scheduled(scheduled));
+                w.pending.push(Pending {
+                    scheduled,
+                    sub,
+                    record: record.clone(),
+                });
             }
         }
     }

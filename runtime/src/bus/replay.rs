@@ -9,7 +9,7 @@
 use std::any::{Any, TypeId};
 use std::sync::Arc;
 
-use super::worker::{Scheduled, TaskOutcome};
+use super::worker::Scheduled;
 use super::{Bus, Delivery, Filter};
 use crate::envelope::{Meta, Record};
 use crate::json::DecodedMeta;
@@ -224,21 +224,7 @@ impl Bus {
             }
         }
         for (sub, scheduled) in pending {
-            let outcome = match scheduled {
-                Scheduled::Task(task) => task.await.unwrap_or(TaskOutcome::Failed),
-                Scheduled::Queued(rx) => rx.await.unwrap_or(TaskOutcome::Dropped),
-                Scheduled::Full => match &sub.queue {
-                    Some(queue) => queue.push_when_room(self, &sub, record).await,
-                    None => TaskOutcome::Dropped,
-                },
-                Scheduled::Refused => TaskOutcome::Dropped,
-            };
-            match outcome {
-                TaskOutcome::Handled => delivery.handled += 1,
-                TaskOutcome::Failed => delivery.failed += 1,
-                TaskOutcome::Expired => delivery.expired += 1,
-                TaskOutcome::Dropped => delivery.dropped += 1,
-            }
+            delivery.count(scheduled.outcome(self, &sub, record).await);
         }
         delivery
     }

@@ -235,6 +235,39 @@ pub(crate) enum Scheduled {
     Refused,
 }
 
+impl Scheduled {
+    /// Waits for the invocation's outcome. On a full queue it waits for room and
+    /// queues `record` for `sub`.
+    pub(crate) async fn outcome(
+        self,
+        bus: &Bus,
+        sub: &Arc<Subscription>,
+        record: &Record,
+    ) -> TaskOutcome {
+        match self {
+            Scheduled::Task(task) => task.await.unwrap_or(TaskOutcome::Failed),
+            Scheduled::Queued(rx) => rx.await.unwrap_or(TaskOutcome::Dropped),
+            Scheduled::Full => match &sub.queue {
+                Some(queue) => queue.push_when_room(bus, sub, record).await,
+                None => TaskOutcome::Dropped,
+            },
+            Scheduled::Refused => TaskOutcome::Dropped,
+        }
+    }
+}
+
+impl super::Delivery {
+    /// Counts one scheduled invocation's outcome.
+    pub(crate) fn count(&mut self, outcome: TaskOutcome) {
+        match outcome {
+            TaskOutcome::Handled => self.handled += 1,
+            TaskOutcome::Failed => self.failed += 1,
+            TaskOutcome::Expired => self.expired += 1,
+            TaskOutcome::Dropped => self.dropped += 1,
+        }
+    }
+}
+
 struct Queued {
     record: Record,
     done: oneshot::Sender<TaskOutcome>,
