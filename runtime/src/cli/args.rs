@@ -81,15 +81,9 @@ pub struct ReplayArgs {
     /// The records to send: a name or a glob (`order.**`).
     #[arg(long, short, value_name = "P")]
     pub pattern: String,
-    /// Only records at or after this time (RFC 3339 or an age such as `10m`).
-    #[arg(long, value_name = "T", value_parser = when::parse_time)]
-    pub since: Option<SystemTime>,
-    /// Only records at or before this time.
-    #[arg(long, value_name = "T", value_parser = when::parse_time)]
-    pub until: Option<SystemTime>,
-    /// Only the newest N matches.
-    #[arg(long, value_name = "N")]
-    pub limit: Option<usize>,
+    /// Which of them.
+    #[command(flatten)]
+    pub window: Window,
     /// The Redis server to send them to (`redis://host:port`).
     #[arg(long, value_name = "URL")]
     pub redis: String,
@@ -108,6 +102,17 @@ pub struct QueryArgs {
     /// `**` any number: `checkout.**`, `**.failed`).
     #[arg(long, short, value_name = "P")]
     pub pattern: Option<String>,
+    /// Which of them.
+    #[command(flatten)]
+    pub window: Window,
+    /// Print each record as one line of JSON, with every field and the payload.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The time window and count of `query` and `replay`.
+#[derive(Debug, Args)]
+pub struct Window {
     /// Only records at or after this time: RFC 3339 (`2026-01-02T03:04:05Z`) or an age
     /// (`30s`, `10m`, `2h`, `7d`).
     #[arg(long, value_name = "T", value_parser = when::parse_time)]
@@ -115,12 +120,30 @@ pub struct QueryArgs {
     /// Only records at or before this time (same forms as `--since`).
     #[arg(long, value_name = "T", value_parser = when::parse_time)]
     pub until: Option<SystemTime>,
-    /// Only the newest N matches (still printed oldest first).
+    /// Only the newest N matches (still in order, oldest first).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
-    /// Print each record as one line of JSON, with every field and the payload.
-    #[arg(long)]
-    pub json: bool,
+}
+
+impl Window {
+    /// The filter of records named or matching `pattern` (any, when `None`) in this
+    /// window.
+    pub fn filter(&self, pattern: Option<&str>) -> crate::bus::Filter {
+        let mut filter = crate::bus::Filter::new();
+        if let Some(p) = pattern {
+            filter = filter.name(p);
+        }
+        if let Some(t) = self.since {
+            filter = filter.since(t);
+        }
+        if let Some(t) = self.until {
+            filter = filter.until(t);
+        }
+        if let Some(n) = self.limit {
+            filter = filter.limit(n);
+        }
+        filter
+    }
 }
 
 /// `herald tree`.
@@ -174,8 +197,8 @@ mod tests {
         };
         assert_eq!(q.db, PathBuf::from("e.db"));
         assert_eq!(q.pattern.as_deref(), Some("task.**"));
-        assert!(q.since.is_some() && q.until.is_some());
-        assert_eq!(q.limit, Some(5));
+        assert!(q.window.since.is_some() && q.window.until.is_some());
+        assert_eq!(q.window.limit, Some(5));
         assert!(q.json);
     }
 
@@ -239,6 +262,6 @@ mod tests {
             panic!("not a replay: {cli:?}");
         };
         assert_eq!((r.pattern.as_str(), r.stream.as_str()), ("a.**", "s"));
-        assert!(r.since.is_some());
+        assert!(r.window.since.is_some());
     }
 }

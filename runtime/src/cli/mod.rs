@@ -154,16 +154,7 @@ fn tail(t: &TailArgs, out: &mut impl Write) -> Result<(), CliError> {
 
 fn replay(r: &ReplayArgs, out: &mut impl Write) -> Result<(), CliError> {
     let store = SqliteStore::open_read_only(&r.db)?;
-    let mut filter = Filter::new().name(r.pattern.as_str());
-    if let Some(t) = r.since {
-        filter = filter.since(t);
-    }
-    if let Some(t) = r.until {
-        filter = filter.until(t);
-    }
-    if let Some(n) = r.limit {
-        filter = filter.limit(n);
-    }
+    let filter = r.window.filter(Some(&r.pattern));
     let rows = store.query_stored(&filter)?;
     let mut entries = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -200,19 +191,7 @@ fn labelled_replayed(json: &str) -> Option<String> {
 
 fn query(q: &QueryArgs, out: &mut impl Write) -> Result<(), CliError> {
     let store = SqliteStore::open_read_only(&q.db)?;
-    let mut filter = Filter::new();
-    if let Some(p) = &q.pattern {
-        filter = filter.name(p.as_str());
-    }
-    if let Some(t) = q.since {
-        filter = filter.since(t);
-    }
-    if let Some(t) = q.until {
-        filter = filter.until(t);
-    }
-    if let Some(n) = q.limit {
-        filter = filter.limit(n);
-    }
+    let filter = q.window.filter(q.pattern.as_deref());
     let rows = store.query_stored(&filter)?;
     if q.json {
         for r in &rows {
