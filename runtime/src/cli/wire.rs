@@ -1,78 +1,73 @@
 //! Redis for `herald tail --redis` and `herald replay`: plain stream reads and writes,
-//! in the entry layout of the Redis transport (fields `origin` and `json`).
+//! through the Redis transport's own connections and entry layout.
 
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-use redis::streams::{StreamReadOptions, StreamReadReply};
-use redis::{AsyncCommands, AsyncConnectionConfig};
+use redis::Value;
 use uuid::Uuid;
 
 use super::CliError;
+use crate::transport::redis::wire;
 
 /// Entries sent per round trip by [`send`].
 const CHUNK: usize = 512;
+/// How long one read waits for new entries.
+const BLOCK: Duration = Duration::from_secs(1);
 
-async fn connect(url: &str) -> Result<MultiplexedConnection, CliError> {
-    let client = redis::Client::open(url).map_err(|e| CliError::redis(url, e))?;
-    // No response timeout: a blocking read waits longer than the default allows.
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_response_timeout(None);
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .map_err(|e| CliError::redis(url, e))
-}
-
-/// Reads the entries added to `stream` from now on and hands each one's `json` field
-/// (`None` when it has none) and entry id to `each`, until `each` returns `false`.
+/// Reads the entries added to `stream` from now on and hands each one's id and `json`
+/// field (empty when it has none) to `each`, until `each` returns `false`.
 pub(super) async fn follow(
     url: &str,
     stream: &str,
-    mut each: impl FnMut(&str, Option<String>) -> Result<bool, CliError>,
+    mut each: impl FnMut(&str, &str) -> Result<bool, CliError>,
 ) -> Result<(), CliError> {
-    let mut conn = connect(url).await?;
-    let mut last = "$".to_owned();
-    let options = StreamReadOptions::default().block(1_000).count(256);
-    loop {
-        let reply: Option<StreamReadReply> = conn
-            .xread_options(&[stream], &[last.as_str()], &options)
-            .await
-            .map_err(|e| CliError::redis(url, e))?;
-        for key in reply.map(|r| r.keys).unwrap_or_default() {
-            for entry in key.ids {
-                let json: Option<String> = entry.get("json");
+    let failed = |e| CliError::redis(url, e);
+    let client = wire::client(url).map_err(failed)?;
+    let (mut conn, driver) = wire::connect(&client, BLOCK).await.map_err(failed)?;
+    wire::drive(driver, async {
+        let mut last = "$".to_owned();
+        loop {
+            let reply: Value = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(256)
+                .arg("BLOCK")
+                .arg(BLOCK.as_millis().to_string())
+                .arg("STREAMS")
+                .arg(stream)
+                .arg(&last)
+                .query_async(&mut conn)
+                .await
+                .map_err(failed)?;
+            for entry in wire::read_reply(reply) {
+                let json = entry.body.as_ref().map_or("", |b| b.json.as_str());
                 if !each(&entry.id, json)? {
                     return Ok(());
                 }
                 last = entry.id;
             }
         }
-    }
+    })
+    .await
 }
 
 /// Appends one entry per JSON record to `stream`, under a fresh origin id; returns how
 /// many were sent.
 pub(super) async fn send(url: &str, stream: &str, records: &[String]) -> Result<usize, CliError> {
-    let mut conn = connect(url).await?;
+    let failed = |e| CliError::redis(url, e);
+    let client = wire::client(url).map_err(failed)?;
+    let (mut conn, driver) = wire::connect(&client, Duration::ZERO)
+        .await
+        .map_err(failed)?;
     let origin = Uuid::new_v4().to_string();
-    for chunk in records.chunks(CHUNK) {
-        let mut pipe = redis::pipe();
-        for json in chunk {
-            pipe.cmd("XADD")
-                .arg(stream)
-                .arg("*")
-                .arg("origin")
-                .arg(&origin)
-                .arg("json")
-                .arg(json)
-                .ignore();
+    wire::drive(driver, async {
+        for chunk in records.chunks(CHUNK) {
+            let mut pipe = redis::pipe();
+            for json in chunk {
+                wire::add_entry(&mut pipe, stream, None, &origin, json);
+            }
+            pipe.query_async::<Value>(&mut conn).await.map_err(failed)?;
         }
-        let () = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| CliError::redis(url, e))?;
-    }
-    Ok(records.len())
+        Ok(records.len())
+    })
+    .await
 }

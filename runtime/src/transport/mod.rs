@@ -62,7 +62,7 @@
 mod inbox;
 mod memory;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 
 use std::future::Future;
 use std::pin::Pin;

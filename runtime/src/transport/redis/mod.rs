@@ -7,7 +7,7 @@
 
 mod builder;
 mod reader;
-mod wire;
+pub(crate) mod wire;
 mod writer;
 
 use std::collections::VecDeque;

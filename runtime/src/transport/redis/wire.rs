@@ -29,7 +29,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// A client for `url`, its TCP connections without Nagle's algorithm (small
 /// commands go out at once rather than waiting for the previous one's
 /// acknowledgement).
-pub(super) fn client(url: &str) -> Result<Client, RedisError> {
+pub(crate) fn client(url: &str) -> Result<Client, RedisError> {
     let info = url
         .into_connection_info()?
         .set_tcp_settings(TcpSettings::default().set_nodelay(true));
@@ -40,7 +40,7 @@ pub(super) fn client(url: &str) -> Result<Client, RedisError> {
 /// [`MultiplexedConnection`], polled by the task that uses the connection (see
 /// [`drive`]) rather than by a task of its own, so that a reply reaches its task
 /// without a hop through another one.
-pub(super) type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(crate) type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A socket to Redis.
 trait Socket: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -49,7 +49,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Socket for T {}
 /// Opens a connection whose replies may take up to `wait` plus a margin: reads pass
 /// their `BLOCK` time, so that waiting for entries is not taken for a dead server,
 /// while a server that stopped answering altogether is still noticed.
-pub(super) async fn connect(
+pub(crate) async fn connect(
     client: &Client,
     wait: Duration,
 ) -> Result<(MultiplexedConnection, Driver), RedisError> {
@@ -86,7 +86,7 @@ pub(super) async fn connect(
 /// Runs `work`, which uses the connection `driver` carries, polling `driver`
 /// meanwhile. Once the connection is closed, `work` still runs to its end (its next
 /// command fails): it is never cut in the middle of a delivery.
-pub(super) async fn drive<T>(mut driver: Driver, work: impl Future<Output = T>) -> T {
+pub(crate) async fn drive<T>(mut driver: Driver, work: impl Future<Output = T>) -> T {
     let mut work = std::pin::pin!(work);
     let mut closed = false;
     std::future::poll_fn(|cx| {
@@ -156,24 +156,30 @@ fn create_group_cmd(stream: &str, group: &str) -> redis::Cmd {
     cmd
 }
 
-/// Appends one `XADD` of a record to `pipe`.
-pub(super) fn add_entry(
+/// The entry field holding the publishing bus's [`Inbox::origin`](crate::transport::Inbox::origin).
+const ORIGIN: &str = "origin";
+/// The entry field holding the record's JSON.
+const JSON: &str = "json";
+
+/// Appends one `XADD` of a record to `pipe`, trimming the stream by `trim` if given.
+pub(crate) fn add_entry(
     pipe: &mut redis::Pipeline,
-    config: &Config,
-    trim: &Trim,
+    stream: &str,
+    trim: Option<&Trim>,
     origin: &str,
     json: &str,
 ) {
-    let cmd = pipe.cmd("XADD").arg(&config.stream);
+    let cmd = pipe.cmd("XADD").arg(stream);
     match trim {
-        Trim::MaxLen(n) => cmd.arg("MAXLEN").arg("~").arg(*n),
-        Trim::MinId(id) => cmd.arg("MINID").arg("~").arg(id.as_str()),
+        Some(Trim::MaxLen(n)) => cmd.arg("MAXLEN").arg("~").arg(*n),
+        Some(Trim::MinId(id)) => cmd.arg("MINID").arg("~").arg(id.as_str()),
+        None => cmd,
     };
-    cmd.arg("*").arg("origin").arg(origin).arg("json").arg(json);
+    cmd.arg("*").arg(ORIGIN).arg(origin).arg(JSON).arg(json);
 }
 
 /// The trimming argument of one batch of `XADD`s.
-pub(super) enum Trim {
+pub(crate) enum Trim {
     MaxLen(u64),
     MinId(String),
 }
@@ -237,23 +243,23 @@ impl Backoff {
 
 /// One stream entry as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct StreamEntry {
-    pub(super) id: String,
+pub(crate) struct StreamEntry {
+    pub(crate) id: String,
     /// `None` for an entry that was trimmed while pending (nothing left to deliver).
-    pub(super) body: Option<Body>,
+    pub(crate) body: Option<Body>,
 }
 
 /// The fields of an entry, as far as they could be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Body {
+pub(crate) struct Body {
     pub(super) origin: Option<Uuid>,
     /// The `json` field; empty when missing (the inbox rejects it with a reason).
-    pub(super) json: String,
+    pub(crate) json: String,
 }
 
-/// The entries of an `XREADGROUP` reply (for one stream); empty for a nil reply (the
+/// The entries of an `XREADGROUP` or `XREAD` reply (for one stream); empty for a nil reply (the
 /// read timed out). Parts that do not have the expected shape are skipped.
-pub(super) fn read_reply(reply: Value) -> Vec<StreamEntry> {
+pub(crate) fn read_reply(reply: Value) -> Vec<StreamEntry> {
     let streams = match reply {
         Value::Array(streams) => streams
             .into_iter()
@@ -313,10 +319,10 @@ fn body(pairs: Vec<(Value, Value)>) -> Body {
     let mut json = None;
     for (k, v) in pairs {
         match text(k).as_deref() {
-            Some("origin") if origin.is_none() => {
+            Some(ORIGIN) if origin.is_none() => {
                 origin = text(v).and_then(|s| Uuid::parse_str(&s).ok());
             }
-            Some("json") if json.is_none() => json = text(v),
+            Some(JSON) if json.is_none() => json = text(v),
             _ => {}
         }
     }

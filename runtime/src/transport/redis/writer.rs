@@ -129,7 +129,13 @@ impl Writer {
         let mut pipe = redis::pipe();
         for record in records {
             let json = record.to_json();
-            wire::add_entry(&mut pipe, &self.config, &trim, &self.origin, &json);
+            wire::add_entry(
+                &mut pipe,
+                &self.config.stream,
+                Some(&trim),
+                &self.origin,
+                &json,
+            );
         }
         Batch {
             pipe,
