@@ -84,16 +84,17 @@ impl Reader {
     pub(super) async fn run(self) {
         let mut backoff = Backoff::default();
         while !closed(&self.state, &self.inbox) {
-            let (mut conn, driver) = match wire::connect(&self.client, self.config.block).await {
-                Ok(connected) => connected,
-                Err(_) => {
-                    backoff.wait().await;
-                    continue;
-                }
+            let connected = backoff
+                .connect(
+                    &self.client,
+                    self.config.block,
+                    &self.state.reconnects,
+                    || closed(&self.state, &self.inbox),
+                )
+                .await;
+            let Some((mut conn, driver)) = connected else {
+                return;
             };
-            if backoff.succeeded() {
-                self.state.reconnects.fetch_add(1, Ordering::Relaxed);
-            }
             match wire::drive(driver, self.session(&mut conn)).await {
                 Ok(()) => return,
                 Err(_) => backoff.wait().await,
@@ -217,16 +218,14 @@ impl Reclaimer {
             if self.sleep(period).await {
                 return;
             }
-            let (mut conn, driver) = match wire::connect(&self.client, Duration::ZERO).await {
-                Ok(connected) => connected,
-                Err(_) => {
-                    backoff.wait().await;
-                    continue;
-                }
+            let connected = backoff
+                .connect(&self.client, Duration::ZERO, &self.state.reconnects, || {
+                    closed(&self.state, &self.inbox)
+                })
+                .await;
+            let Some((mut conn, driver)) = connected else {
+                return;
             };
-            if backoff.succeeded() {
-                self.state.reconnects.fetch_add(1, Ordering::Relaxed);
-            }
             if wire::drive(driver, self.sweeps(&mut conn, period)).await {
                 return;
             }

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -238,6 +239,30 @@ impl Backoff {
     /// Records a success; true when it follows failures (a reconnection).
     pub(super) fn succeeded(&mut self) -> bool {
         std::mem::take(&mut self.failures) > 0
+    }
+
+    /// Connects (see [`connect`]), waiting between failed attempts; a connection after
+    /// failures is counted in `reconnects`. `None` when an attempt failed and `stop()`
+    /// holds.
+    pub(super) async fn connect(
+        &mut self,
+        client: &Client,
+        wait: Duration,
+        reconnects: &AtomicU64,
+        stop: impl Fn() -> bool,
+    ) -> Option<(MultiplexedConnection, Driver)> {
+        loop {
+            match connect(client, wait).await {
+                Ok(connected) => {
+                    if self.succeeded() {
+                        reconnects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Some(connected);
+                }
+                Err(_) if stop() => return None,
+                Err(_) => self.wait().await,
+            }
+        }
     }
 }
 

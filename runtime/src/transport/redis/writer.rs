@@ -1,6 +1,5 @@
 //! The writer task: sends the published records, a pipeline of `XADD`s per batch.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,21 +39,16 @@ impl Writer {
         let mut backoff = Backoff::default();
         let mut pending: Option<Batch> = None;
         loop {
-            let (mut conn, driver) = match wire::connect(&self.client, Duration::ZERO).await {
-                Ok(connected) => connected,
-                Err(_) if self.done() => {
-                    // The bus is gone and Redis cannot be reached: nobody is left to wait.
-                    self.state.abandon();
-                    return;
-                }
-                Err(_) => {
-                    backoff.wait().await;
-                    continue;
-                }
+            let connected = backoff
+                .connect(&self.client, Duration::ZERO, &self.state.reconnects, || {
+                    self.done()
+                })
+                .await;
+            let Some((mut conn, driver)) = connected else {
+                // The bus is gone and Redis cannot be reached: nobody is left to wait.
+                self.state.abandon();
+                return;
             };
-            if backoff.succeeded() {
-                self.state.reconnects.fetch_add(1, Ordering::Relaxed);
-            }
             if wire::drive(driver, self.send(&mut conn, &mut pending)).await {
                 return;
             }
