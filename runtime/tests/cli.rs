@@ -24,6 +24,16 @@ fn herald() -> Command {
     Command::new(env!("CARGO_BIN_EXE_herald"))
 }
 
+/// A bus that keeps every record in the store file `db`.
+fn bus_storing_to(db: &std::path::Path) -> Bus {
+    let store = SqliteStore::open(db).unwrap();
+    Bus::builder()
+        .registered_handlers(false)
+        .store(store)
+        .build()
+        .unwrap()
+}
+
 fn temp_db(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("herald-cli-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -34,12 +44,7 @@ fn temp_db(tag: &str) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_prints_the_last_records_then_follows() {
     let db = temp_db("tail");
-    let store = SqliteStore::open(&db).unwrap();
-    let bus = Bus::builder()
-        .registered_handlers(false)
-        .store(store.clone())
-        .build()
-        .unwrap();
+    let bus = bus_storing_to(&db);
     for n in 0..3 {
         bus.emit(Tick { n });
     }
@@ -100,12 +105,7 @@ fn query_and_tree_read_the_store_and_bad_input_fails_clearly() {
         .build()
         .unwrap();
     let db = temp_db("query");
-    let store = SqliteStore::open(&db).unwrap();
-    let bus = Bus::builder()
-        .registered_handlers(false)
-        .store(store.clone())
-        .build()
-        .unwrap();
+    let bus = bus_storing_to(&db);
     let first = bus.emit(Tick { n: 1 });
     bus.emit(Tick { n: 2 });
     rt.block_on(bus.flush());
@@ -226,12 +226,7 @@ fn replay_sends_stored_records_that_tail_reads_from_redis() {
         .build()
         .unwrap();
     let db = temp_db("replay");
-    let store = SqliteStore::open(&db).unwrap();
-    let bus = Bus::builder()
-        .registered_handlers(false)
-        .store(store.clone())
-        .build()
-        .unwrap();
+    let bus = bus_storing_to(&db);
     for n in 0..3 {
         bus.emit(Tick { n });
     }
