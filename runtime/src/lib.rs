@@ -105,6 +105,7 @@ pub mod store;
 mod subscription;
 mod time_fmt;
 pub mod transport;
+mod wait;
 
 #[cfg(feature = "cli")]
 #[doc(hidden)]

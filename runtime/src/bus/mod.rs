@@ -219,15 +219,8 @@ impl Bus {
     /// included), then until every store has written what it accepted and the
     /// transport has sent (or counted as lost) what it was given.
     pub async fn flush(&self) {
-        loop {
-            let notified = self.inner.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.inner.inflight.load(Ordering::Acquire) == 0 {
-                break;
-            }
-            notified.await;
-        }
+        let inflight = &self.inner.inflight;
+        crate::wait::until(&self.inner.idle, || inflight.load(Ordering::Acquire) == 0).await;
         for sink in &self.inner.sinks {
             sink.flush().await;
         }

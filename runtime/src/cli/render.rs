@@ -18,24 +18,19 @@ pub(super) fn query_lines(rows: &[StoredRecord]) -> Vec<String> {
         .map(|r| r.name().chars().count())
         .max()
         .unwrap_or(0);
-    rows.iter()
-        .map(|r| {
-            format!(
-                "{}  {:<width$}  {:<10} {}",
-                format_rfc3339(r.timestamp()),
-                r.name(),
-                r.phase().as_str(),
-                r.id()
-            )
-        })
-        .collect()
+    rows.iter().map(|r| line(r, width)).collect()
 }
 
 /// One line for a record that `tail` prints as it comes: like [`query_lines`], with the
 /// name padded to a fixed width.
 pub(super) fn tail_line(r: &StoredRecord) -> String {
+    line(r, 32)
+}
+
+/// Timestamp, name padded to `width`, phase, id.
+fn line(r: &StoredRecord, width: usize) -> String {
     format!(
-        "{}  {:<32}  {:<10} {}",
+        "{}  {:<width$}  {:<10} {}",
         format_rfc3339(r.timestamp()),
         r.name(),
         r.phase().as_str(),

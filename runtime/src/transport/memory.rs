@@ -90,15 +90,8 @@ impl InMemory {
     /// Resolves when every entry sent on the link has been delivered and handled by
     /// its receiving bus (including entries that handlers emitted meanwhile).
     pub async fn settle(&self) {
-        loop {
-            let notified = self.link.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.link.pending.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            notified.await;
-        }
+        let pending = &self.link.pending;
+        crate::wait::until(&self.link.idle, || pending.load(Ordering::Acquire) == 0).await;
     }
 
     fn send(&self, member: &Member, entry: Entry) -> bool {

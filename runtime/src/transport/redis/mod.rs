@@ -277,20 +277,10 @@ impl Transport for Redis {
     /// Resolves when every record published so far is acknowledged by Redis or
     /// counted as lost. While Redis cannot be reached it waits for the reconnection.
     fn flush(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            loop {
-                let idle = self.state.idle.notified();
-                tokio::pin!(idle);
-                idle.as_mut().enable();
-                {
-                    let q = self.state.queue();
-                    if q.records.is_empty() && q.in_flight == 0 {
-                        return;
-                    }
-                }
-                idle.await;
-            }
-        })
+        Box::pin(crate::wait::until(&self.state.idle, || {
+            let q = self.state.queue();
+            q.records.is_empty() && q.in_flight == 0
+        }))
     }
 
     fn stats(&self) -> TransportStats {
