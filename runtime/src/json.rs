@@ -9,7 +9,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -45,6 +45,17 @@ struct Wire {
     #[serde(default)]
     labels: BTreeMap<String, String>,
     payload: serde_json::Value,
+}
+
+impl Wire {
+    fn read(json: &str) -> Result<Wire, DecodeError> {
+        serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))
+    }
+
+    fn timestamp(&self) -> Result<SystemTime, DecodeError> {
+        parse_rfc3339(&self.timestamp)
+            .ok_or_else(|| DecodeError::Malformed(format!("bad timestamp `{}`", self.timestamp)))
+    }
 }
 
 impl Record {
@@ -90,10 +101,8 @@ pub struct DecodedMeta(pub(crate) Meta);
 /// program or not), for tools that list records from the wire.
 #[cfg(feature = "cli")]
 pub(crate) fn stored(json: &str) -> Result<crate::store::StoredRecord, DecodeError> {
-    let wire: Wire =
-        serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-    let timestamp = parse_rfc3339(&wire.timestamp)
-        .ok_or_else(|| DecodeError::Malformed(format!("bad timestamp `{}`", wire.timestamp)))?;
+    let wire = Wire::read(json)?;
+    let timestamp = wire.timestamp()?;
     Ok(crate::store::StoredRecord {
         id: wire.id,
         name: wire.name,
@@ -113,12 +122,10 @@ pub(crate) fn stored(json: &str) -> Result<crate::store::StoredRecord, DecodeErr
 }
 
 pub(crate) fn decode(json: &str) -> Result<Record, DecodeError> {
-    let wire: Wire =
-        serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let wire = Wire::read(json)?;
     let descriptor = crate::registry::descriptor(&wire.event)
         .ok_or_else(|| DecodeError::UnknownName(wire.event.clone()))?;
-    let timestamp = parse_rfc3339(&wire.timestamp)
-        .ok_or_else(|| DecodeError::Malformed(format!("bad timestamp `{}`", wire.timestamp)))?;
+    let timestamp = wire.timestamp()?;
     let expires_at = match &wire.expires_at {
         Some(s) => Some(
             parse_rfc3339(s)
