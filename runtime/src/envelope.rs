@@ -226,15 +226,6 @@ impl Meta {
         }
     }
 
-    /// Fills the tree links of a new record from the context it is emitted in.
-    #[inline]
-    pub(crate) fn link(&mut self, links: Links) {
-        self.parent_id = links.parent();
-        self.root_id = links.root().unwrap_or(self.id);
-        self.correlation_id = links.correlation().unwrap_or(self.id);
-        self.causation_id = links.causation().or(self.parent_id);
-    }
-
     /// The links that a child of this record gets.
     pub(crate) fn child_links(&self) -> Links {
         Links::new(
@@ -370,11 +361,52 @@ impl<T: ?Sized> Envelope<T> {
 }
 
 impl<T: Event> Envelope<T> {
-    /// The only constructor: it records `T`'s `TypeId` in the metadata.
+    /// Builds an envelope from metadata: it records `T`'s `TypeId` in it.
     #[inline]
     pub(crate) fn new(mut meta: Meta, payload: T) -> Envelope<T> {
         meta.type_id = TypeId::of::<T>();
         Envelope { meta, payload }
+    }
+
+    /// The envelope of a new emission, built in place (one literal, so the optimizer
+    /// writes it where it lives instead of moving a `Meta` into it): the other
+    /// constructor, also recording `T`'s `TypeId`. `links` are the context's.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn emitted(
+        payload: T,
+        id: Uuid,
+        name: Name,
+        phase: Phase,
+        timestamp: SystemTime,
+        links: Links,
+        priority: Priority,
+        expires_at: Option<SystemTime>,
+        duration: Option<Duration>,
+        extra: Option<Box<Extra>>,
+    ) -> Envelope<T> {
+        let parent_id = links.parent();
+        Envelope {
+            meta: Meta {
+                type_id: TypeId::of::<T>(),
+                id,
+                name,
+                type_key: T::NAME,
+                version: T::VERSION,
+                kind: T::KIND,
+                phase,
+                timestamp,
+                parent_id,
+                root_id: links.root().unwrap_or(id),
+                correlation_id: links.correlation().unwrap_or(id),
+                causation_id: links.causation().or(parent_id),
+                priority,
+                expires_at,
+                duration,
+                extra,
+            },
+            payload,
+        }
     }
 }
 

@@ -43,6 +43,14 @@ pub trait Event: Serialize + Send + Sync + 'static {
     fn __herald_record_name(&self) -> Option<String> {
         None
     }
+
+    /// The type's routing slot: `#[derive(Event)]` gives each non-generic type its own.
+    /// Not public API.
+    #[doc(hidden)]
+    #[inline]
+    fn __herald_route_slot() -> &'static crate::bus::RouteSlot {
+        crate::bus::RouteSlot::none()
+    }
 }
 
 /// An event that is answered by a response: `#[event(kind = "query", response = R)]`.

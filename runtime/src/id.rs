@@ -16,52 +16,92 @@ struct Generator {
     ms: Cell<u64>,
     /// Monotonic counter (42 bits used).
     seq: Cell<u64>,
-    /// Random per-thread tag (32 bits).
-    tag: u64,
+    /// Random per-thread tag (low 32 bits), with bit 32 set once seeded (0: not yet).
+    tag: Cell<u64>,
+    /// Ids [`next_unkept`] may still give before it reads the clock again.
+    unkept: Cell<u8>,
 }
 
 thread_local! {
-    static GEN: Generator = {
-        let seed = Uuid::new_v4().as_u128();
+    // Constant-initialized (seeded on first use) so that reaching it costs no call.
+    static GEN: Generator = const {
         Generator {
             ms: Cell::new(0),
-            seq: Cell::new((seed >> 64) as u64 & ((1 << 30) - 1)),
-            tag: seed as u64 & 0xffff_ffff,
+            seq: Cell::new(0),
+            tag: Cell::new(0),
+            unkept: Cell::new(0),
         }
     };
 }
+
+const SEEDED: u64 = 1 << 32;
 
 const SEQ_BITS: u32 = 42;
 
 /// A new v7 id stamped with `ms` (milliseconds since the Unix epoch).
 #[inline]
 pub(crate) fn next_with_ms(ms: u64) -> Uuid {
-    GEN.with(|g| {
+    GEN.with(|g| g.next(ms))
+}
+
+impl Generator {
+    /// The thread's tag, seeding the generator the first time.
+    #[inline(always)]
+    fn tag(&self) -> u64 {
+        let tag = self.tag.get();
+        if tag != 0 {
+            return tag & 0xffff_ffff;
+        }
+        self.seed()
+    }
+
+    #[cold]
+    fn seed(&self) -> u64 {
+        let seed = Uuid::new_v4().as_u128();
+        self.seq.set((seed >> 64) as u64 & ((1 << 30) - 1));
+        let tag = seed as u64 & 0xffff_ffff;
+        self.tag.set(tag | SEEDED);
+        tag
+    }
+
+    #[inline(always)]
+    fn next(&self, ms: u64) -> Uuid {
+        let g = self;
+        let tag = g.tag();
         let ms = ms.max(g.ms.get());
         g.ms.set(ms);
         let seq = g.seq.get().wrapping_add(1) & ((1 << SEQ_BITS) - 1);
         g.seq.set(seq);
         // 74 random-ish bits: 42 bits of counter, then the 32-bit thread tag.
-        let rand: u128 = (u128::from(seq) << 32) | u128::from(g.tag);
+        let rand: u128 = (u128::from(seq) << 32) | u128::from(tag);
         let rand_a = (rand >> 62) as u64 & 0xfff;
         let rand_b = rand as u64 & ((1 << 62) - 1);
         let hi = (ms << 16) | (0x7 << 12) | rand_a;
         let lo = (0b10 << 62) | rand_b;
         Uuid::from_u64_pair(hi, lo)
-    })
-}
-
-/// A new id without reading the clock: stamped with the millisecond of this thread's
-/// previous id (for ids that are never recorded themselves).
-#[inline]
-pub(crate) fn next_unstamped() -> Uuid {
-    next_with_ms(0)
+    }
 }
 
 /// A new v7 id stamped with a cheap (coarse) reading of the clock.
 #[inline]
 pub(crate) fn next() -> Uuid {
     next_with_ms(coarse_now_ms())
+}
+
+/// How many ids [`next_unkept`] gives per clock reading.
+const UNKEPT_PER_READING: u8 = 16;
+
+/// The id of a record nothing keeps (no handler, history, store or transport takes
+/// it): unique and increasing like every id, stamped with the thread's last millisecond
+/// and reading the (coarse) clock only once every [`UNKEPT_PER_READING`] ids.
+#[inline(always)]
+pub(crate) fn next_unkept() -> Uuid {
+    GEN.with(|g| {
+        let left = g.unkept.get();
+        g.unkept
+            .set(left.checked_sub(1).unwrap_or(UNKEPT_PER_READING - 1));
+        g.next(if left == 0 { coarse_now_ms() } else { 0 })
+    })
 }
 
 /// Milliseconds since the Unix epoch of `t` (0 before the epoch).
@@ -94,9 +134,27 @@ impl Stamp {
 }
 
 /// Reads the wall clock once.
-#[cfg(target_os = "linux")]
+///
+/// On x86-64 Linux with the kernel's clock source on the TSC (so the kernel found it
+/// invariant and synchronized across CPUs), this extrapolates from the thread's last
+/// `clock_gettime` with the time-stamp counter, re-anchoring every few milliseconds
+/// (see [`tsc`]); elsewhere it is `clock_gettime(CLOCK_REALTIME)`.
 #[inline]
 pub(crate) fn now() -> Stamp {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        tsc::now()
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        precise_now()
+    }
+}
+
+/// Reads the wall clock with the system call (`clock_gettime(CLOCK_REALTIME)`).
+#[cfg(target_os = "linux")]
+#[inline]
+fn precise_now() -> Stamp {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -111,11 +169,149 @@ pub(crate) fn now() -> Stamp {
     }
 }
 
-/// Reads the wall clock once.
+/// Reads the wall clock.
 #[cfg(not(target_os = "linux"))]
 #[inline]
-pub(crate) fn now() -> Stamp {
+fn precise_now() -> Stamp {
     stamp_of(SystemTime::now())
+}
+
+/// The wall clock from the time-stamp counter: `rdtsc` costs a third of a
+/// `clock_gettime` and needs no system call page.
+///
+/// The counter's rate is measured against `clock_gettime` over the process's first
+/// [`CALIBRATION_NS`]; until then every reading is a `clock_gettime`. Each thread keeps
+/// an anchor (a counter value and the wall clock read with it) and extrapolates from it
+/// for at most [`ANCHOR_NS`], then reads the wall clock again. So a reading is never
+/// further from `clock_gettime` than the counter drifts in a few milliseconds (well
+/// under a microsecond), and a step of the wall clock (NTP, `date -s`) shows within
+/// [`ANCHOR_NS`]. The rate is measured again over longer spans as the process runs.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod tsc {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+    use std::sync::Mutex;
+
+    use super::{precise_now, Stamp};
+
+    /// How long the rate is measured before the counter is used.
+    const CALIBRATION_NS: u64 = 5_000_000;
+    /// How long a thread extrapolates from one anchor.
+    const ANCHOR_NS: u64 = 4_000_000;
+    /// Fixed-point shift of [`RATE`] (nanoseconds per tick, times 2^32).
+    const SHIFT: u32 = 32;
+
+    const UNKNOWN: u8 = 0;
+    const USABLE: u8 = 1;
+    const UNUSABLE: u8 = 2;
+
+    /// Whether the counter may be used at all (checked once).
+    static STATUS: AtomicU8 = AtomicU8::new(UNKNOWN);
+    /// Nanoseconds per tick << SHIFT; 0 until measured.
+    static RATE: AtomicU64 = AtomicU64::new(0);
+    /// Ticks per [`ANCHOR_NS`]; 0 until the rate is measured.
+    static ANCHOR_TICKS: AtomicU64 = AtomicU64::new(0);
+    /// The first pair of readings the rate is measured from.
+    static ORIGIN: Mutex<Option<(u64, u64)>> = Mutex::new(None);
+
+    thread_local! {
+        /// (counter, wall clock in ns, ticks until re-anchoring); 0 ticks: no anchor.
+        static ANCHOR: Cell<(u64, u64, u64)> = const { Cell::new((0, 0, 0)) };
+    }
+
+    #[inline]
+    fn ticks() -> u64 {
+        // SAFETY: `rdtsc` exists on every x86-64 CPU and has no memory effects.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+
+    #[inline]
+    pub(super) fn now() -> Stamp {
+        let (at, ns, limit) = ANCHOR.with(Cell::get);
+        if limit != 0 {
+            let elapsed = ticks().wrapping_sub(at);
+            if elapsed < limit {
+                let rate = RATE.load(Ordering::Relaxed);
+                let delta = (u128::from(elapsed) * u128::from(rate)) >> SHIFT;
+                return Stamp(ns.wrapping_add(delta as u64));
+            }
+        }
+        reanchor()
+    }
+
+    /// Reads the wall clock and, when the counter is usable, makes the reading this
+    /// thread's anchor (measuring the counter's rate on the way).
+    #[cold]
+    #[inline(never)]
+    fn reanchor() -> Stamp {
+        if !usable() {
+            return precise_now();
+        }
+        let before = ticks();
+        let stamp = precise_now();
+        let after = ticks();
+        if after < before || after - before > 100_000 {
+            // The thread was interrupted between the readings: no anchor this time.
+            return stamp;
+        }
+        let t = before + (after - before) / 2;
+        let limit = measure(t, stamp.0);
+        let _ = ANCHOR.try_with(|a| a.set((t, stamp.0, limit)));
+        stamp
+    }
+
+    /// Updates the rate from a reading pair; returns ticks per anchor (0: not yet).
+    fn measure(t: u64, ns: u64) -> u64 {
+        let mut origin = match ORIGIN.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let (t0, ns0) = *origin.get_or_insert((t, ns));
+        let (dt, dns) = (t.wrapping_sub(t0), ns.wrapping_sub(ns0));
+        if t < t0 || ns < ns0 || dns > 1 << 40 {
+            // The wall clock stepped back (or far ahead): measure again from here.
+            *origin = Some((t, ns));
+            return ANCHOR_TICKS.load(Ordering::Relaxed);
+        }
+        if dns >= CALIBRATION_NS && dt > 0 {
+            let rate = (u128::from(dns) << SHIFT) / u128::from(dt);
+            let old = u128::from(RATE.load(Ordering::Relaxed));
+            // A step of the wall clock forward shows as a rate far off the measured
+            // one: keep the old rate and measure again from here.
+            if old != 0 && (rate > old + old / 100 || rate + old / 100 < old) {
+                *origin = Some((t, ns));
+                return ANCHOR_TICKS.load(Ordering::Relaxed);
+            }
+            if let Ok(rate) = u64::try_from(rate) {
+                if rate > 0 {
+                    RATE.store(rate, Ordering::Relaxed);
+                    let per_anchor = (u128::from(ANCHOR_NS) << SHIFT) / u128::from(rate);
+                    let per_anchor = u64::try_from(per_anchor).unwrap_or(u64::MAX);
+                    ANCHOR_TICKS.store(per_anchor, Ordering::Relaxed);
+                    return per_anchor;
+                }
+            }
+        }
+        ANCHOR_TICKS.load(Ordering::Relaxed)
+    }
+
+    /// Whether the kernel itself keeps time with the counter: then it found the
+    /// counter invariant and synchronized across CPUs.
+    fn usable() -> bool {
+        match STATUS.load(Ordering::Relaxed) {
+            USABLE => true,
+            UNUSABLE => false,
+            _ => {
+                let source = std::fs::read_to_string(
+                    "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+                )
+                .unwrap_or_default();
+                let ok = source.trim() == "tsc";
+                STATUS.store(if ok { USABLE } else { UNUSABLE }, Ordering::Relaxed);
+                ok
+            }
+        }
+    }
 }
 
 fn stamp_of(t: SystemTime) -> Stamp {

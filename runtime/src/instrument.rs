@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use uuid::Uuid;
 
-use crate::bus::{Bus, EmitOptions};
+use crate::bus::{Bus, EmitOptions, Key, RouteSlot};
 use crate::context;
 use crate::envelope::{Links, Name};
 use crate::event::{short_type_name, snake_case, Event, Phase};
@@ -29,6 +29,9 @@ pub struct Site {
     /// Which lifecycle records are wanted on the bus whose routing epoch is stored
     /// above the low four bits (0: nothing cached yet).
     wanted: AtomicU64,
+    /// Routing slots of the four lifecycle names in `names` (started, completed,
+    /// failed, cancelled), when they are the site's own (not a blanket impl's per call).
+    slots: [RouteSlot; 4],
 }
 
 const STARTED: u8 = 1;
@@ -76,16 +79,26 @@ impl SiteNames {
         SiteNames::build(self_type, Cow::Owned(op), |n| Name::Shared(n.into()))
     }
 
-    /// Which of the four records `bus` wants.
-    fn wanted_on(&self, bus: &Bus) -> u8 {
+    /// Which of the four records `bus` wants; `slots` are the names' routing slots.
+    fn wanted_on(&self, bus: &Bus, slots: Option<&[RouteSlot; 4]>) -> u8 {
         let mut flags = 0;
-        for (flag, type_id, name) in [
+        for (i, (flag, type_id, name)) in [
             (STARTED, TypeId::of::<Started>(), &self.started),
             (COMPLETED, TypeId::of::<Completed>(), &self.completed),
             (FAILED, TypeId::of::<Failed>(), &self.failed),
             (CANCELLED, TypeId::of::<Cancelled>(), &self.cancelled),
-        ] {
-            if bus.route(type_id, name).wanted() {
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let key = Key {
+                type_id,
+                name,
+                is_type_name: false,
+                slot: None,
+            }
+            .with_slot(slots.map(|s| &s[i]));
+            if bus.route_key(&key).wanted() {
                 flags |= flag;
             }
         }
@@ -119,6 +132,7 @@ impl Site {
             root,
             names: OnceLock::new(),
             wanted: AtomicU64::new(0),
+            slots: [const { RouteSlot::new() }; 4],
         }
     }
 
@@ -130,6 +144,7 @@ impl Site {
             root,
             names: OnceLock::new(),
             wanted: AtomicU64::new(0),
+            slots: [const { RouteSlot::new() }; 4],
         }
     }
 
@@ -157,17 +172,25 @@ impl Site {
         }
     }
 
+    /// The routing slots of `names`, when they are this site's own.
+    fn slots(&'static self, names: &NamesRef) -> Option<&'static [RouteSlot; 4]> {
+        match names {
+            NamesRef::Static(_) => Some(&self.slots),
+            NamesRef::Owned(_) => None,
+        }
+    }
+
     /// Which lifecycle records `bus` wants from this site, cached per routing epoch.
-    fn wanted(&self, bus: &Bus, names: &NamesRef) -> u8 {
+    fn wanted(&'static self, bus: &Bus, names: &NamesRef) -> u8 {
         if let NamesRef::Owned(n) = names {
-            return n.wanted_on(bus);
+            return n.wanted_on(bus, None);
         }
         let epoch = bus.epoch();
         let packed = self.wanted.load(Ordering::Relaxed);
         if packed >> 4 == epoch {
             return (packed & 0xf) as u8;
         }
-        let flags = names.wanted_on(bus);
+        let flags = names.wanted_on(bus, self.slots(names));
         self.wanted
             .store((epoch << 4) | u64::from(flags), Ordering::Relaxed);
         flags
@@ -192,9 +215,19 @@ pub struct Call {
     state: Option<CallState>,
 }
 
+/// The bus a call closes on.
+enum CloseOn {
+    /// The current bus when it closes: sync calls close where they began.
+    Current,
+    /// The bus current when the future was made (`None`: the global bus).
+    Pinned(Option<Bus>),
+}
+
 struct CallState {
-    bus: Option<Bus>,
+    /// The bus to close on.
+    bus: CloseOn,
     names: NamesRef,
+    slots: Option<&'static [RouteSlot; 4]>,
     wanted: u8,
     started_id: Uuid,
     /// Links of the started event (and of its closing event).
@@ -265,6 +298,7 @@ impl Call {
             }
             let names = site.names(self_type);
             let wanted = site.wanted(bus, &names);
+            let slots = site.slots(&names);
             let current = context::current_links();
             let links = if site.root {
                 Links::new(None, None, current.correlation(), current.causation())
@@ -279,6 +313,7 @@ impl Call {
                     links: Some(links),
                     phase: Some(Phase::Started),
                     now,
+                    slot: slots.map(|s| &s[0]),
                     ..EmitOptions::default()
                 };
                 emit_started(bus, &names, opts)
@@ -286,7 +321,7 @@ impl Call {
                 // Nobody records the started event, so its id only names the parent of
                 // what happens inside: no clock read (it carries the millisecond of
                 // this thread's previous id).
-                crate::id::next_unstamped()
+                crate::id::next_unkept()
             };
             let links = Links::new(
                 links.parent(),
@@ -296,7 +331,8 @@ impl Call {
             );
             Call {
                 state: Some(CallState {
-                    bus: context::current_bus_override(),
+                    bus: CloseOn::Current,
+                    slots,
                     start: now.filter(|_| wanted & CLOSING != 0),
                     names,
                     wanted,
@@ -305,6 +341,13 @@ impl Call {
                 }),
             }
         })
+    }
+
+    /// Makes the call close on the bus current now, wherever it is polled later.
+    fn pin_bus(&mut self) {
+        if let Some(state) = &mut self.state {
+            state.bus = CloseOn::Pinned(context::current_bus_override());
+        }
     }
 
     /// The links of everything that happens inside the call.
@@ -318,8 +361,9 @@ impl Call {
         lifecycle: Option<Lifecycle>,
         ev: impl FnOnce(&SiteNames) -> E,
     ) {
-        if let Some(state) = self.state.take() {
+        if let Some(state) = &self.state {
             state.close(phase, lifecycle, ev);
+            self.state = None;
         }
     }
 
@@ -336,8 +380,9 @@ impl Call {
     /// Emits a custom completed event; a panicking factory falls back to [`Completed`].
     pub fn completed_with<E: Event>(mut self, factory: impl FnOnce() -> E) {
         if let Some(ev) = catch(factory) {
-            if let Some(state) = self.state.take() {
+            if let Some(state) = &self.state {
                 state.close(Phase::Completed, None, |_| ev);
+                self.state = None;
             }
         } else {
             self.completed(|| None);
@@ -359,8 +404,9 @@ impl Call {
         factory: impl FnOnce() -> E,
     ) {
         if let Some(ev) = catch(factory) {
-            if let Some(state) = self.state.take() {
+            if let Some(state) = &self.state {
                 state.close(Phase::Failed, None, |_| ev);
+                self.state = None;
             }
         } else {
             self.failed(error);
@@ -378,24 +424,21 @@ enum Lifecycle {
 
 impl CallState {
     fn close<E: Event>(
-        self,
+        &self,
         phase: Phase,
         lifecycle: Option<Lifecycle>,
         ev: impl FnOnce(&SiteNames) -> E,
     ) {
-        if lifecycle.is_some() && self.wanted & CLOSING == 0 {
-            return;
-        }
         let names = &*self.names;
-        let (name, flag) = match lifecycle {
-            Some(Lifecycle::Completed) => (Some(names.completed.clone()), COMPLETED),
-            Some(Lifecycle::Failed) => (Some(names.failed.clone()), FAILED),
-            Some(Lifecycle::Cancelled) => (Some(names.cancelled.clone()), CANCELLED),
-            None => (None, CLOSING),
+        let (name, slot) = match lifecycle {
+            Some(Lifecycle::Completed) if self.wanted & COMPLETED != 0 => (&names.completed, 1),
+            Some(Lifecycle::Failed) if self.wanted & FAILED != 0 => (&names.failed, 2),
+            Some(Lifecycle::Cancelled) if self.wanted & CANCELLED != 0 => (&names.cancelled, 3),
+            // Nobody takes this lifecycle record.
+            Some(_) => return,
+            None => (&names.completed, 0),
         };
-        if lifecycle.is_some() && self.wanted & flag == 0 {
-            return;
-        }
+        let name = lifecycle.map(|_| name.clone());
         let now = crate::id::now();
         let opts = EmitOptions {
             name,
@@ -403,19 +446,21 @@ impl CallState {
             phase: Some(phase),
             duration: self.start.map(|s| now.since(s)),
             now: Some(now),
+            slot: self.slots.filter(|_| lifecycle.is_some()).map(|s| &s[slot]),
             ..EmitOptions::default()
         };
         let payload = ev(names);
         match &self.bus {
-            Some(bus) => bus.dispatch(payload, opts, None),
-            None => crate::bus::global().dispatch(payload, opts, None),
+            CloseOn::Current => context::with_current_bus(|bus| bus.dispatch(payload, opts, None)),
+            CloseOn::Pinned(Some(bus)) => bus.dispatch(payload, opts, None),
+            CloseOn::Pinned(None) => crate::bus::global().dispatch(payload, opts, None),
         };
     }
 }
 
 impl Drop for Call {
     fn drop(&mut self) {
-        if let Some(state) = self.state.take() {
+        if let Some(state) = &self.state {
             state.close(Phase::Cancelled, Some(Lifecycle::Cancelled), |n| {
                 Cancelled {
                     operation: n.op.clone(),
@@ -460,10 +505,11 @@ pub fn run_sync<R, B: FnOnce() -> R, Fin: FnOnce(Call, &R)>(call: Call, body: B,
 /// `finish`; a panic emits [`Failed`]; dropping it unfinished emits [`Cancelled`].
 #[doc(hidden)]
 pub fn run_async<F: Future, Fin: FnOnce(Call, &F::Output)>(
-    call: Call,
+    mut call: Call,
     body: F,
     finish: Fin,
 ) -> InstrumentedFuture<F, Fin> {
+    call.pin_bus();
     InstrumentedFuture {
         links: call.inner_links(),
         call: Some(call),

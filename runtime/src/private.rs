@@ -8,6 +8,7 @@ pub use ::serde_json;
 pub use ::std::boxed::Box;
 pub use ::std::string::String;
 
+pub use crate::bus::RouteSlot;
 pub use crate::envelope::{Envelope, ErasedEnvelope, Record};
 pub use crate::event::{Event, Kind, Phase, Query};
 pub use crate::instrument::{

@@ -79,6 +79,18 @@ fn expand(def: &EventDef<'_>) -> TokenStream {
         }
     });
 
+    // A static in a generic impl would be shared by every instantiation: generic
+    // types keep the default (no slot; they route by hash).
+    let slot = (!def.is_generic()).then(|| {
+        quote! {
+            #[inline]
+            fn __herald_route_slot() -> &'static ::herald::__private::RouteSlot {
+                static SLOT: ::herald::__private::RouteSlot = ::herald::__private::RouteSlot::new();
+                &SLOT
+            }
+        }
+    });
+
     quote! {
         const _: () = {
             #[automatically_derived]
@@ -88,6 +100,7 @@ fn expand(def: &EventDef<'_>) -> TokenStream {
                 #kind
                 #ttl
                 #phase
+                #slot
             }
             #query
             #[automatically_derived]

@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use super::metrics::Stopwatch;
 use super::worker::Scheduled;
-use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Route};
+use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Key, Route};
 use crate::context;
-use crate::envelope::{Envelope, ErasedEnvelope, Links, Meta, Name, Record};
+use crate::envelope::{Envelope, ErasedEnvelope, Links, Name, Record};
 use crate::event::Event;
 use crate::id;
 use crate::instrument::panic_text;
@@ -48,26 +48,25 @@ impl Bus {
     #[inline]
     pub(crate) fn emit_plain<E: Event>(&self, payload: E) -> Uuid {
         if self.inner.disabled {
-            return id::next();
+            return id::next_unkept();
         }
-        if payload.__herald_record_name().is_none() {
+        if payload.__herald_record_name().is_some() {
+            return self.dispatch(payload, EmitOptions::default(), None);
+        }
+        self.inner.with_table(|table| {
             let name = Name::Static(E::NAME);
-            let table = self.inner.table();
-            if let Some(route) = table.get(TypeId::of::<E>(), &name, true) {
-                route.stats.emitted.incr();
-                if !route.wanted() {
-                    return id::next();
+            match table.get(&Key::of::<E>(&name, true)) {
+                Some(route) => {
+                    route.stats.emitted.incr();
+                    if !route.wanted() {
+                        return id::next_unkept();
+                    }
+                    self.deliver_wanted(payload, &mut EmitOptions::default(), name, route, None)
                 }
-                return self.deliver_wanted(
-                    payload,
-                    &mut EmitOptions::default(),
-                    name,
-                    route,
-                    None,
-                );
+                // First emission of this type since subscriptions changed.
+                None => self.dispatch(payload, EmitOptions::default(), None),
             }
-        }
-        self.dispatch(payload, EmitOptions::default(), None)
+        })
     }
 
     #[inline]
@@ -79,7 +78,7 @@ impl Bus {
         wait: Option<&mut Waiter>,
     ) -> Uuid {
         if self.inner.disabled {
-            return id::next();
+            return id::next_unkept();
         }
         let (name, is_type_name) = match opts.name.take() {
             Some(n) => (n, false),
@@ -91,12 +90,19 @@ impl Bus {
         if let Some(route) = route {
             return self.deliver(payload, opts, name, route, wait);
         }
-        let table = self.inner.table();
-        match table.get(TypeId::of::<E>(), &name, is_type_name) {
-            Some(route) => self.deliver(payload, opts, name, route, wait),
-            None => {
-                drop(table);
-                let route = self.inner.resolve(TypeId::of::<E>(), &name, is_type_name);
+        let slot = opts.slot.take();
+        let cached = self.inner.with_table(|table| {
+            match table.get(&Key::of::<E>(&name, is_type_name).with_slot(slot)) {
+                Some(route) => Ok(self.deliver(payload, opts, name, route, wait)),
+                None => Err((payload, name, wait)),
+            }
+        });
+        match cached {
+            Ok(id) => id,
+            Err((payload, name, wait)) => {
+                let route = self
+                    .inner
+                    .resolve(&Key::of::<E>(&name, is_type_name).with_slot(slot));
                 self.deliver(payload, opts, name, &route, wait)
             }
         }
@@ -109,16 +115,11 @@ impl Bus {
         let events = events.into_iter();
         let mut ids = Vec::with_capacity(events.size_hint().0);
         if self.inner.disabled {
-            ids.extend(events.map(|_| id::next()));
+            ids.extend(events.map(|_| id::next_unkept()));
             return ids;
         }
         let name = Name::Static(E::NAME);
-        let cached = self
-            .inner
-            .table()
-            .get(TypeId::of::<E>(), &name, true)
-            .cloned();
-        let route = cached.unwrap_or_else(|| self.inner.resolve(TypeId::of::<E>(), &name, true));
+        let route = self.route_key(&Key::of::<E>(&name, true));
         for ev in events {
             if ev.__herald_record_name().is_some() {
                 ids.push(self.dispatch(ev, EmitOptions::default(), None));
@@ -166,11 +167,12 @@ impl Bus {
     ) -> Uuid {
         route.stats.emitted.incr();
         if !route.wanted() && opts.answers.is_none() {
-            return opts.id.take().unwrap_or_else(id::next);
+            return opts.id.take().unwrap_or_else(id::next_unkept);
         }
         self.deliver_wanted(payload, opts, name, route, wait)
     }
 
+    #[inline(never)]
     fn deliver_wanted<E: Event>(
         &self,
         payload: E,
@@ -184,23 +186,21 @@ impl Bus {
         let (now, ms) = (stamp.system_time(), stamp.millis());
         let id = opts.id.take().unwrap_or_else(|| id::next_with_ms(ms));
         let links = opts.links.unwrap_or_else(context::current_links);
-        let mut meta = Meta::new(
+        let expires_at = opts.ttl.or(E::TTL).and_then(|ttl| now.checked_add(ttl));
+        let expired = expires_at.is_some_and(|at| at <= now);
+        let handled = links.handled(id);
+        let env = Envelope::emitted(
+            payload,
             id,
             name,
-            E::NAME,
-            E::VERSION,
-            E::KIND,
             opts.phase.or(E::PHASE).unwrap_or_default(),
             now,
+            links,
+            opts.priority.unwrap_or_default(),
+            expires_at,
+            opts.duration,
+            opts.extra.take(),
         );
-        meta.priority = opts.priority.unwrap_or_default();
-        meta.expires_at = opts.ttl.or(E::TTL).and_then(|ttl| now.checked_add(ttl));
-        meta.duration = opts.duration;
-        meta.extra = opts.extra.take();
-        meta.link(links);
-        let expired = meta.expires_at.is_some_and(|at| at <= now);
-        let handled = links.handled(id);
-        let env = Envelope::new(meta, payload);
         if route.needs_record || opts.answers.is_some() {
             let record = Record::new(env);
             if route.keep {

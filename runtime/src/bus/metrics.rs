@@ -10,7 +10,6 @@
 //! handler's own run time (for async handlers: start to completion, awaits included),
 //! not time spent waiting in a queue. Failures count per handler and per name.
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,7 +20,8 @@ pub use super::histogram::LatencySnapshot;
 pub(crate) use super::histogram::{LatencyHistogram, Stopwatch};
 use crate::subscription::Subscription;
 
-const SHARDS: usize = 8;
+/// Shards owned by one thread each; one more is shared by the threads beyond them.
+const SHARDS: usize = 16;
 
 #[repr(align(64))]
 #[derive(Default)]
@@ -29,43 +29,91 @@ struct Padded(AtomicU64);
 
 /// A counter that threads increment without sharing a cache line: each thread adds to
 /// its own shard, and reading sums them.
+///
+/// A thread owns its shard alone while it lives (see [`shard`]), so it increments with
+/// a plain load and store, not a locked read-modify-write. Threads beyond the number of
+/// shards share one with atomic adds.
 #[derive(Default)]
 pub(crate) struct Counter {
-    shards: [Padded; SHARDS],
+    shards: [Padded; SHARDS + 1],
 }
 
-/// This thread's shard index (fixed for the thread's life).
-pub(crate) fn shard() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    SHARD.with(|s| {
-        let v = s.get();
-        if v != usize::MAX {
-            return v;
+/// The shard of threads that own none: incremented with atomic adds only.
+const SHARED: usize = SHARDS;
+
+/// Which shards a living thread owns.
+static OWNED: [std::sync::atomic::AtomicBool; SHARDS] =
+    [const { std::sync::atomic::AtomicBool::new(false) }; SHARDS];
+
+/// This thread's shard, released for another thread when this one exits.
+struct ShardClaim(usize);
+
+impl ShardClaim {
+    fn claim() -> ShardClaim {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let start = NEXT.fetch_add(1, Ordering::Relaxed);
+        for i in 0..SHARDS {
+            let s = (start + i) % SHARDS;
+            if OWNED[s]
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return ShardClaim(s);
+            }
         }
-        let v = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-        s.set(v);
-        v
-    })
+        ShardClaim(SHARED)
+    }
+}
+
+impl Drop for ShardClaim {
+    fn drop(&mut self) {
+        if self.0 != SHARED {
+            // Release: this thread's last plain stores happen before the next owner's.
+            OWNED[self.0].store(false, Ordering::Release);
+        }
+    }
+}
+
+thread_local! {
+    static SHARD: ShardClaim = ShardClaim::claim();
+}
+
+/// This thread's shard index: owned alone, or [`SHARED`] when every other shard is
+/// taken or the thread is exiting.
+#[inline(always)]
+pub(crate) fn shard() -> usize {
+    SHARD.try_with(|s| s.0).unwrap_or(SHARED)
 }
 
 impl Counter {
-    #[inline]
+    /// `n` more, on a shard looked up once by the caller (see [`shard`]).
+    #[inline(always)]
+    pub(crate) fn add_in(&self, shard: usize, n: u64) {
+        let cell = &self.shards[shard.min(SHARED)].0;
+        if shard < SHARED {
+            // Only this thread writes this shard (it owns it), so a load and a store
+            // cannot lose an increment; readers see the old or the new value.
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Relaxed,
+            );
+        } else {
+            cell.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    #[inline(always)]
     pub(crate) fn add(&self, n: u64) {
-        self.shards[shard()].0.fetch_add(n, Ordering::Relaxed);
+        self.add_in(shard(), n);
     }
 
     /// One more, on a shard looked up once by the caller (see [`shard`]).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn incr_in(&self, shard: usize) {
-        self.shards[shard % SHARDS]
-            .0
-            .fetch_add(1, Ordering::Relaxed);
+        self.add_in(shard, 1);
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn incr(&self) {
         self.add(1);
     }

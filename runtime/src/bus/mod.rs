@@ -44,7 +44,8 @@ pub use worker::Overflow;
 pub(crate) use worker::SubQueue;
 
 pub(crate) use emit::EmitOptions;
-pub(crate) use routing::Route;
+pub use routing::RouteSlot;
+pub(crate) use routing::{Key, Route};
 
 use crate::envelope::{Name, Record};
 use crate::error::{BuildError, BusError};
@@ -126,35 +127,90 @@ pub(crate) struct Inner {
 }
 
 /// The routing table this thread used last, with the bus and version it came from.
-struct CachedTable {
-    bus: *const Inner,
-    version: u64,
-    table: Arc<RoutingTable>,
+///
+/// Emitting borrows it by pointer, without reference counting: `depth` counts the
+/// borrows alive on this thread (an emit inside a handler borrows again), and a table
+/// replaced while some are alive is kept in `retired` until the outermost one ends.
+struct TableCache {
+    bus: Cell<*const Inner>,
+    version: Cell<u64>,
+    table: Cell<Option<Arc<RoutingTable>>>,
+    /// Borrows alive on this thread.
+    depth: Cell<u32>,
+    /// Tables replaced while borrowed; dropped when `depth` returns to 0.
+    retired: Cell<Vec<Arc<RoutingTable>>>,
 }
 
-thread_local! {
-    static TABLE_CACHE: Cell<Option<CachedTable>> = const { Cell::new(None) };
-}
+impl TableCache {
+    /// Borrows the current table of `inner` (at `version`): returns a pointer valid
+    /// until the matching [`TableCache::release`].
+    #[inline(always)]
+    fn lend(&self, inner: &Inner, version: u64) -> *const RoutingTable {
+        self.depth.set(self.depth.get() + 1);
+        // SAFETY: the `Option<Arc<_>>` in the cell is only replaced by `replace` below,
+        // never while a reference to it is alive: the one made here ends in this block.
+        let cached = unsafe { &*self.table.as_ptr() }
+            .as_ref()
+            .map(|t| Arc::as_ptr(t));
+        match cached {
+            Some(t) if self.version.get() == version && std::ptr::eq(self.bus.get(), inner) => t,
+            _ => self.replace(inner, version),
+        }
+    }
 
-/// A routing table on loan from the thread's cache; returned to it on drop.
-pub(crate) struct TableGuard(std::mem::ManuallyDrop<CachedTable>);
+    #[cold]
+    #[inline(never)]
+    fn replace(&self, inner: &Inner, version: u64) -> *const RoutingTable {
+        let table = inner.table.load_full();
+        let ptr = Arc::as_ptr(&table);
+        self.bus.set(std::ptr::from_ref(inner));
+        self.version.set(version);
+        let old = self.table.replace(Some(table));
+        if let Some(old) = old {
+            if self.depth.get() > 1 {
+                // An outer borrow on this thread may still point into it.
+                let mut retired = self.retired.take();
+                retired.push(old);
+                self.retired.set(retired);
+            } else {
+                drop(old);
+            }
+        }
+        ptr
+    }
 
-impl std::ops::Deref for TableGuard {
-    type Target = RoutingTable;
-
-    #[inline]
-    fn deref(&self) -> &RoutingTable {
-        &self.0.table
+    #[inline(always)]
+    fn release(&self) {
+        let depth = self.depth.get() - 1;
+        self.depth.set(depth);
+        if depth == 0 {
+            let retired = self.retired.take();
+            if !retired.is_empty() {
+                drop(retired);
+            }
+        }
     }
 }
 
-impl Drop for TableGuard {
-    #[inline]
+thread_local! {
+    static TABLES: TableCache = const {
+        TableCache {
+            bus: Cell::new(std::ptr::null()),
+            version: Cell::new(0),
+            table: Cell::new(None),
+            depth: Cell::new(0),
+            retired: Cell::new(Vec::new()),
+        }
+    };
+}
+
+/// Ends a borrow from the thread's table cache (also when unwinding).
+struct Release;
+
+impl Drop for Release {
+    #[inline(always)]
     fn drop(&mut self) {
-        // SAFETY: `self.0` is taken exactly once, here, and never used afterwards.
-        let entry = unsafe { std::mem::ManuallyDrop::take(&mut self.0) };
-        // A nested emission may have cached its own loan meanwhile; ours replaces it.
-        let _ = TABLE_CACHE.try_with(|c| c.set(Some(entry)));
+        let _ = TABLES.try_with(TableCache::release);
     }
 }
 
@@ -394,9 +450,19 @@ impl Bus {
 impl Bus {
     /// The route of records of `type_id` named `name` (not the type's own name).
     pub(crate) fn route(&self, type_id: TypeId, name: &Name) -> Arc<Route> {
-        match self.inner.table.load().get(type_id, name, false) {
-            Some(route) => route.clone(),
-            None => self.inner.resolve(type_id, name, false),
+        self.route_key(&Key {
+            type_id,
+            name,
+            is_type_name: false,
+            slot: None,
+        })
+    }
+
+    /// The route of `key`.
+    pub(crate) fn route_key(&self, key: &Key<'_>) -> Arc<Route> {
+        match self.inner.with_table(|t| t.get(key).cloned()) {
+            Some(route) => route,
+            None => self.inner.resolve(key),
         }
     }
 
@@ -424,23 +490,22 @@ impl Inner {
             .store(routing::next_version(), Ordering::Release);
     }
 
-    /// The current routing table, without touching its reference count when this
-    /// thread used the same table last time.
-    #[inline]
-    pub(crate) fn table(&self) -> TableGuard {
+    /// Runs `f` with the current routing table, without touching its reference count
+    /// when this thread used the same table last time.
+    #[inline(always)]
+    pub(crate) fn with_table<R>(&self, f: impl FnOnce(&RoutingTable) -> R) -> R {
         // Read the version before the table: a publish stores the table first, so a
         // cached table is never older than the version it is cached under.
         let version = self.version.load(Ordering::Acquire);
-        let key = std::ptr::from_ref(self);
-        let entry = match TABLE_CACHE.with(Cell::take) {
-            Some(c) if c.version == version && std::ptr::eq(c.bus, key) => c,
-            _ => CachedTable {
-                bus: key,
-                version,
-                table: self.table.load_full(),
-            },
-        };
-        TableGuard(std::mem::ManuallyDrop::new(entry))
+        match TABLES.try_with(|c| c.lend(self, version)) {
+            Ok(table) => {
+                let _release = Release;
+                // SAFETY: the cache keeps the table alive until `_release` drops.
+                f(unsafe { &*table })
+            }
+            // The thread is exiting and its cache is gone.
+            Err(_) => f(&self.table.load_full()),
+        }
     }
 
     fn remove_subscription(&self, name: &str) -> bool {
@@ -473,17 +538,18 @@ impl Inner {
     }
 
     /// The route of (`type_id`, `name`), resolving and caching it on first use.
-    fn resolve(&self, type_id: TypeId, name: &Name, is_type_name: bool) -> Arc<Route> {
+    fn resolve(&self, key: &Key<'_>) -> Arc<Route> {
+        let (type_id, name) = (key.type_id, key.name);
         let stats = self.name_stats(name.as_str());
         let mut resolved: Option<Arc<Route>> = None;
         self.table.rcu(|table| {
-            if let Some(route) = table.get(type_id, name, is_type_name) {
+            if let Some(route) = table.get(key) {
                 resolved = Some(route.clone());
                 return Arc::clone(table);
             }
             let route = Arc::new(table.resolve(type_id, name.as_str(), stats.clone()));
             resolved = Some(route.clone());
-            match table.with_route(type_id, name, is_type_name, route) {
+            match table.with_route(key, route) {
                 Some(next) => Arc::new(next),
                 None => Arc::clone(table),
             }

@@ -171,12 +171,7 @@ impl Bus {
     /// Whether some unpaused subscription routes queries of type `Q`.
     fn has_responder<Q: Event>(&self) -> bool {
         let name = crate::envelope::Name::Static(Q::NAME);
-        let cached = self
-            .inner
-            .table()
-            .get(TypeId::of::<Q>(), &name, true)
-            .cloned();
-        let route = cached.unwrap_or_else(|| self.inner.resolve(TypeId::of::<Q>(), &name, true));
+        let route = self.route_key(&super::Key::of::<Q>(&name, true));
         route.subs.iter().any(|s| !s.is_paused())
     }
 }

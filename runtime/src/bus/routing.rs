@@ -7,7 +7,7 @@
 
 use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::bus::metrics::NameStats;
@@ -17,6 +17,108 @@ use crate::subscription::Subscription;
 
 /// Routes for dynamic names beyond this many are computed per emit, not cached.
 pub(crate) const MAX_CACHED_NAMES: usize = 4096;
+
+/// Route slots beyond this many are not handed out (those keys route by hash).
+const MAX_SLOTS: u32 = 1 << 16;
+
+/// A dense index for one routing key known at compile time: an event type under its
+/// own name (`#[derive(Event)]` gives each non-generic type one), or one lifecycle name
+/// of an `#[instrument_events]` call site. Routing tables keep the routes of these keys
+/// in a vector, so finding one is an index, not a hash lookup.
+///
+/// Not public API: generated code names it through `herald::__private`.
+#[doc(hidden)]
+pub struct RouteSlot(AtomicU32);
+
+/// A [`RouteSlot`] value: not assigned yet.
+const UNASSIGNED: u32 = 0;
+/// A [`RouteSlot`] value: never assigned (generic types, slots exhausted).
+const NEVER: u32 = u32::MAX;
+
+static NO_SLOT: RouteSlot = RouteSlot(AtomicU32::new(NEVER));
+
+impl RouteSlot {
+    /// A slot, assigned on first use.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> RouteSlot {
+        RouteSlot(AtomicU32::new(UNASSIGNED))
+    }
+
+    /// The slot of keys that have none (they route by hash).
+    pub fn none() -> &'static RouteSlot {
+        &NO_SLOT
+    }
+
+    /// The slot's index, assigning one the first time.
+    #[inline(always)]
+    pub(crate) fn index(&self) -> Option<usize> {
+        match self.0.load(Ordering::Relaxed) {
+            UNASSIGNED => self.assign(),
+            NEVER => None,
+            v => Some(v as usize - 1),
+        }
+    }
+
+    #[cold]
+    fn assign(&self) -> Option<usize> {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let mine = NEXT
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n <= MAX_SLOTS).then_some(n + 1)
+            })
+            .unwrap_or(NEVER);
+        match self
+            .0
+            .compare_exchange(UNASSIGNED, mine, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) if mine == NEVER => None,
+            Ok(_) => Some(mine as usize - 1),
+            // Another thread assigned it first (the number taken here stays unused).
+            Err(NEVER) => None,
+            Err(v) => Some(v as usize - 1),
+        }
+    }
+}
+
+/// What a record is routed by: its payload type and its name.
+#[derive(Clone, Copy)]
+pub(crate) struct Key<'a> {
+    pub(crate) type_id: TypeId,
+    pub(crate) name: &'a Name,
+    /// The name is the type's own `NAME`.
+    pub(crate) is_type_name: bool,
+    /// The key's [`RouteSlot`] index, if it has one.
+    pub(crate) slot: Option<usize>,
+}
+
+impl<'a> Key<'a> {
+    /// Records of type `E` named `name` (which may be `E::NAME`).
+    #[inline]
+    pub(crate) fn of<E: crate::event::Event>(name: &'a Name, is_type_name: bool) -> Key<'a> {
+        Key {
+            type_id: TypeId::of::<E>(),
+            name,
+            is_type_name,
+            slot: if is_type_name {
+                E::__herald_route_slot().index()
+            } else {
+                None
+            },
+        }
+    }
+
+    /// The same key, found by `slot` when one is given (a call site's name).
+    #[inline]
+    pub(crate) fn with_slot(self, slot: Option<&RouteSlot>) -> Key<'a> {
+        match slot {
+            Some(slot) => Key {
+                slot: slot.index(),
+                ..self
+            },
+            None => self,
+        }
+    }
+}
 
 /// The subscriptions one (type, name) pair is delivered to, in order.
 pub(crate) struct Route {
@@ -59,6 +161,8 @@ pub(crate) struct RoutingTable {
     /// cheaper to hash than their text.
     by_address: HashMap<(usize, usize, TypeId), Arc<Route>, FxBuild>,
     named_count: usize,
+    /// Routes of keys with a [`RouteSlot`], by slot index.
+    slotted: Vec<Option<Arc<Route>>>,
 }
 
 impl RoutingTable {
@@ -79,18 +183,22 @@ impl RoutingTable {
             named: HashMap::default(),
             by_address: HashMap::default(),
             named_count: 0,
+            slotted: Vec::new(),
         }
     }
 
-    /// The cached route of records of `type_id` named `name`; `is_type_name` says the
-    /// name is the type's own `NAME`.
-    #[inline]
-    pub(crate) fn get(
-        &self,
-        type_id: TypeId,
-        name: &Name,
-        is_type_name: bool,
-    ) -> Option<&Arc<Route>> {
+    /// The cached route of `key`.
+    #[inline(always)]
+    pub(crate) fn get(&self, key: &Key<'_>) -> Option<&Arc<Route>> {
+        let Key {
+            type_id,
+            name,
+            is_type_name,
+            slot,
+        } = *key;
+        if let Some(i) = slot {
+            return self.slotted.get(i)?.as_ref();
+        }
         match name {
             _ if is_type_name => self.typed.get(&type_id),
             Name::Static(s) => self
@@ -117,15 +225,20 @@ impl RoutingTable {
     }
 
     /// A copy with `route` cached, or `None` when the cache for dynamic names is full.
-    pub(crate) fn with_route(
-        &self,
-        type_id: TypeId,
-        name: &Name,
-        is_type_name: bool,
-        route: Arc<Route>,
-    ) -> Option<RoutingTable> {
+    pub(crate) fn with_route(&self, key: &Key<'_>, route: Arc<Route>) -> Option<RoutingTable> {
+        let Key {
+            type_id,
+            name,
+            is_type_name,
+            slot,
+        } = *key;
         let mut next = self.clone();
-        if is_type_name {
+        if let Some(i) = slot {
+            if next.slotted.len() <= i {
+                next.slotted.resize(i + 1, None);
+            }
+            next.slotted[i] = Some(route);
+        } else if is_type_name {
             next.typed.insert(type_id, route);
         } else {
             if next.named_count >= MAX_CACHED_NAMES {

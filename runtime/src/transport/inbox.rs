@@ -167,7 +167,7 @@ impl Inbox {
         Inbox {
             shared: Arc::new(Shared {
                 bus: Arc::downgrade(&bus.inner),
-                origin: crate::id::next_unstamped(),
+                origin: crate::id::next_unkept(),
                 everyone: Mutex::new(Window::new(window)),
                 shared: Mutex::new(Window::new(window)),
                 received: AtomicU64::new(0),
