@@ -149,9 +149,7 @@ impl TableCache {
         self.depth.set(self.depth.get() + 1);
         // SAFETY: the `Option<Arc<_>>` in the cell is only replaced by `replace` below,
         // never while a reference to it is alive: the one made here ends in this block.
-        let cached = unsafe { &*self.table.as_ptr() }
-            .as_ref()
-            .map(|t| Arc::as_ptr(t));
+        let cached = unsafe { &*self.table.as_ptr() }.as_ref().map(Arc::as_ptr);
         match cached {
             Some(t) if self.version.get() == version && std::ptr::eq(self.bus.get(), inner) => t,
             _ => self.replace(inner, version),
