@@ -114,12 +114,12 @@ impl Links {
         unpack(self.causation)
     }
 
-    /// The links of what happens inside an operation whose started event is `started`
-    /// and has these links (`root` and `correlation` already resolved).
+    /// The links of what happens inside an operation whose closing record has these
+    /// links (their causation is the operation's started event).
     #[inline]
-    pub(crate) fn inside(self, started: Uuid) -> Links {
+    pub(crate) fn inside_closed(self) -> Links {
         Links {
-            parent: started.as_u128(),
+            parent: self.causation,
             causation: 0,
             ..self
         }
@@ -141,15 +141,6 @@ impl Links {
             },
             correlation: or_id(self.correlation),
             causation: id,
-        }
-    }
-
-    /// The same links with another causation.
-    #[inline]
-    pub(crate) fn caused_by(self, causation: Option<Uuid>) -> Links {
-        Links {
-            causation: pack(causation),
-            ..self
         }
     }
 }

@@ -29,9 +29,6 @@ pub struct Site {
     /// Which lifecycle records are wanted on the bus whose routing epoch is stored
     /// above the low four bits (0: nothing cached yet).
     wanted: AtomicU64,
-    /// Routing slots of the four lifecycle names in `names` (started, completed,
-    /// failed, cancelled), when they are the site's own (not a blanket impl's per call).
-    slots: [RouteSlot; 4],
 }
 
 const STARTED: u8 = 1;
@@ -48,6 +45,9 @@ struct SiteNames {
     completed: Name,
     failed: Name,
     cancelled: Name,
+    /// Routing slots of the four names (started, completed, failed, cancelled), when
+    /// they are the site's own (not a blanket impl's, made per call).
+    slots: Option<[RouteSlot; 4]>,
 }
 
 impl SiteNames {
@@ -55,8 +55,10 @@ impl SiteNames {
         self_type: &'static str,
         op: Cow<'static, str>,
         name: impl Fn(String) -> Name,
+        slots: Option<[RouteSlot; 4]>,
     ) -> SiteNames {
         SiteNames {
+            slots,
             self_type,
             started: name(format!("{op}.started")),
             completed: name(format!("{op}.completed")),
@@ -69,18 +71,26 @@ impl SiteNames {
     /// Names computed once per site and kept for the program's life (bounded by the
     /// number of call sites), so that emitting them never allocates.
     fn leaked(self_type: &'static str, op: &'static str) -> SiteNames {
-        SiteNames::build(self_type, Cow::Borrowed(op), |n| {
-            Name::Static(Box::leak(n.into_boxed_str()))
-        })
+        SiteNames::build(
+            self_type,
+            Cow::Borrowed(op),
+            |n| Name::Static(Box::leak(n.into_boxed_str())),
+            Some([const { RouteSlot::new() }; 4]),
+        )
     }
 
     /// Names for one call (a blanket impl whose `Self` differs from the cached one).
     fn owned(self_type: &'static str, op: String) -> SiteNames {
-        SiteNames::build(self_type, Cow::Owned(op), |n| Name::Shared(n.into()))
+        SiteNames::build(self_type, Cow::Owned(op), |n| Name::Shared(n.into()), None)
     }
 
-    /// Which of the four records `bus` wants; `slots` are the names' routing slots.
-    fn wanted_on(&self, bus: &Bus, slots: Option<&[RouteSlot; 4]>) -> u8 {
+    /// The routing slot of name `i` (0: started, 1: completed, 2: failed, 3: cancelled).
+    fn slot(&self, i: usize) -> Option<&RouteSlot> {
+        self.slots.as_ref().map(|s| &s[i])
+    }
+
+    /// Which of the four records `bus` wants.
+    fn wanted_on(&self, bus: &Bus) -> u8 {
         let mut flags = 0;
         for (i, (flag, type_id, name)) in [
             (STARTED, TypeId::of::<Started>(), &self.started),
@@ -97,7 +107,7 @@ impl SiteNames {
                 is_type_name: false,
                 slot: None,
             }
-            .with_slot(slots.map(|s| &s[i]));
+            .with_slot(self.slot(i));
             if bus.route_key(&key).wanted() {
                 flags |= flag;
             }
@@ -110,6 +120,16 @@ impl SiteNames {
 enum NamesRef {
     Static(&'static SiteNames),
     Owned(Box<SiteNames>),
+}
+
+impl NamesRef {
+    /// The routing slot of name `i`, for the site's own names.
+    fn slot(&self, i: usize) -> Option<&'static RouteSlot> {
+        match self {
+            NamesRef::Static(n) => n.slot(i),
+            NamesRef::Owned(_) => None,
+        }
+    }
 }
 
 impl std::ops::Deref for NamesRef {
@@ -132,7 +152,6 @@ impl Site {
             root,
             names: OnceLock::new(),
             wanted: AtomicU64::new(0),
-            slots: [const { RouteSlot::new() }; 4],
         }
     }
 
@@ -144,7 +163,6 @@ impl Site {
             root,
             names: OnceLock::new(),
             wanted: AtomicU64::new(0),
-            slots: [const { RouteSlot::new() }; 4],
         }
     }
 
@@ -172,25 +190,17 @@ impl Site {
         }
     }
 
-    /// The routing slots of `names`, when they are this site's own.
-    fn slots(&'static self, names: &NamesRef) -> Option<&'static [RouteSlot; 4]> {
-        match names {
-            NamesRef::Static(_) => Some(&self.slots),
-            NamesRef::Owned(_) => None,
-        }
-    }
-
     /// Which lifecycle records `bus` wants from this site, cached per routing epoch.
-    fn wanted(&'static self, bus: &Bus, names: &NamesRef) -> u8 {
+    fn wanted(&self, bus: &Bus, names: &NamesRef) -> u8 {
         if let NamesRef::Owned(n) = names {
-            return n.wanted_on(bus, None);
+            return n.wanted_on(bus);
         }
         let epoch = bus.epoch();
         let packed = self.wanted.load(Ordering::Relaxed);
         if packed >> 4 == epoch {
             return (packed & 0xf) as u8;
         }
-        let flags = names.wanted_on(bus, self.slots(names));
+        let flags = names.wanted_on(bus);
         self.wanted
             .store((epoch << 4) | u64::from(flags), Ordering::Relaxed);
         flags
@@ -227,11 +237,10 @@ struct CallState {
     /// The bus to close on.
     bus: CloseOn,
     names: NamesRef,
-    slots: Option<&'static [RouteSlot; 4]>,
     wanted: u8,
-    started_id: Uuid,
-    /// Links of the started event (and of its closing event).
-    links: Links,
+    /// The links of the closing record: the started event's parent, root and
+    /// correlation, caused by the started event.
+    closing: Links,
     /// Wall-clock start, when a closing record is wanted (for its duration).
     start: Option<crate::id::Stamp>,
 }
@@ -298,7 +307,6 @@ impl Call {
             }
             let names = site.names(self_type);
             let wanted = site.wanted(bus, &names);
-            let slots = site.slots(&names);
             let current = context::current_links();
             let links = if site.root {
                 Links::new(None, None, current.correlation(), current.causation())
@@ -313,7 +321,7 @@ impl Call {
                     links: Some(links),
                     phase: Some(Phase::Started),
                     now,
-                    slot: slots.map(|s| &s[0]),
+                    slot: names.slot(0),
                     ..EmitOptions::default()
                 };
                 emit_started(bus, &names, opts)
@@ -323,21 +331,19 @@ impl Call {
                 // this thread's previous id).
                 crate::id::next_unkept()
             };
-            let links = Links::new(
+            let closing = Links::new(
                 links.parent(),
                 Some(links.root().unwrap_or(started_id)),
                 Some(links.correlation().unwrap_or(started_id)),
-                links.causation(),
+                Some(started_id),
             );
             Call {
                 state: Some(CallState {
                     bus: CloseOn::Current,
-                    slots,
                     start: now.filter(|_| wanted & CLOSING != 0),
                     names,
                     wanted,
-                    started_id,
-                    links,
+                    closing,
                 }),
             }
         })
@@ -352,9 +358,10 @@ impl Call {
 
     /// The links of everything that happens inside the call.
     fn inner_links(&self) -> Option<Links> {
-        self.state.as_ref().map(|s| s.links.inside(s.started_id))
+        self.state.as_ref().map(|s| s.closing.inside_closed())
     }
 
+    #[inline(always)]
     fn close<E: Event>(
         mut self,
         phase: Phase,
@@ -362,12 +369,16 @@ impl Call {
         ev: impl FnOnce(&SiteNames) -> E,
     ) {
         if let Some(state) = &self.state {
-            state.close(phase, lifecycle, ev);
+            // Default lifecycle records nobody takes cost nothing more.
+            if lifecycle.is_none() || state.wanted & CLOSING != 0 {
+                state.close(phase, lifecycle, ev);
+            }
             self.state = None;
         }
     }
 
     /// Emits the default [`Completed`]; `result` gives the recorded return value.
+    #[inline]
     pub fn completed(self, result: impl FnOnce() -> Option<String>) {
         self.close(Phase::Completed, Some(Lifecycle::Completed), |n| {
             Completed {
@@ -423,6 +434,7 @@ enum Lifecycle {
 }
 
 impl CallState {
+    #[inline(never)]
     fn close<E: Event>(
         &self,
         phase: Phase,
@@ -440,33 +452,51 @@ impl CallState {
         };
         let name = lifecycle.map(|_| name.clone());
         let now = crate::id::now();
-        let opts = EmitOptions {
-            name,
-            links: Some(self.links.caused_by(Some(self.started_id))),
-            phase: Some(phase),
-            duration: self.start.map(|s| now.since(s)),
-            now: Some(now),
-            slot: self.slots.filter(|_| lifecycle.is_some()).map(|s| &s[slot]),
-            ..EmitOptions::default()
-        };
+        let slot = lifecycle.and_then(|_| self.names.slot(slot));
         let payload = ev(names);
+        // The options are built where they are used, so they are never moved.
+        let emit = |bus: &Bus| {
+            bus.dispatch_with(
+                payload,
+                &mut EmitOptions {
+                    name,
+                    links: Some(self.closing),
+                    phase: Some(phase),
+                    duration: self.start.map(|s| now.since(s)),
+                    now: Some(now),
+                    slot,
+                    ..EmitOptions::default()
+                },
+            )
+        };
         match &self.bus {
-            CloseOn::Current => context::with_current_bus(|bus| bus.dispatch(payload, opts, None)),
-            CloseOn::Pinned(Some(bus)) => bus.dispatch(payload, opts, None),
-            CloseOn::Pinned(None) => crate::bus::global().dispatch(payload, opts, None),
+            CloseOn::Current => context::with_current_bus(emit),
+            CloseOn::Pinned(Some(bus)) => emit(bus),
+            CloseOn::Pinned(None) => emit(crate::bus::global()),
         };
     }
 }
 
 impl Drop for Call {
+    #[inline]
     fn drop(&mut self) {
         if let Some(state) = &self.state {
-            state.close(Phase::Cancelled, Some(Lifecycle::Cancelled), |n| {
-                Cancelled {
-                    operation: n.op.clone(),
-                }
-            });
+            if state.wanted & CANCELLED != 0 {
+                state.cancelled();
+            }
         }
+    }
+}
+
+impl CallState {
+    #[cold]
+    #[inline(never)]
+    fn cancelled(&self) {
+        self.close(Phase::Cancelled, Some(Lifecycle::Cancelled), |n| {
+            Cancelled {
+                operation: n.op.clone(),
+            }
+        });
     }
 }
 

@@ -33,7 +33,7 @@ struct Pending {
 
 impl Bus {
     /// Emits with `opts`; `route` is given when the caller resolved it already.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn dispatch<E: Event>(
         &self,
         payload: E,
@@ -41,6 +41,12 @@ impl Bus {
         route: Option<&Route>,
     ) -> Uuid {
         self.dispatch_inner(payload, &mut opts, route, None)
+    }
+
+    /// Emits with `opts`, borrowed (options built in place are never moved).
+    #[inline(always)]
+    pub(crate) fn dispatch_with<E: Event>(&self, payload: E, opts: &mut EmitOptions) -> Uuid {
+        self.dispatch_inner(payload, opts, None, None)
     }
 
     /// `emit` without options: the common case, kept free of option handling when no
@@ -53,11 +59,11 @@ impl Bus {
         if payload.__herald_record_name().is_some() {
             return self.dispatch(payload, EmitOptions::default(), None);
         }
-        self.inner.with_table(|table| {
+        self.inner.with_lent(|lent| {
             let name = Name::Static(E::NAME);
-            match table.get(&Key::of::<E>(&name, true)) {
+            match lent.table.get(&Key::of::<E>(&name, true)) {
                 Some(route) => {
-                    route.stats.emitted.incr();
+                    route.stats.emitted.incr_in(lent.shard);
                     if !route.wanted() {
                         return id::next_unkept();
                     }

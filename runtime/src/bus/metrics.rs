@@ -39,50 +39,40 @@ pub(crate) struct Counter {
 }
 
 /// The shard of threads that own none: incremented with atomic adds only.
-const SHARED: usize = SHARDS;
+pub(crate) const SHARED: usize = SHARDS;
 
 /// Which shards a living thread owns.
 static OWNED: [std::sync::atomic::AtomicBool; SHARDS] =
     [const { std::sync::atomic::AtomicBool::new(false) }; SHARDS];
 
-/// This thread's shard, released for another thread when this one exits.
-struct ShardClaim(usize);
-
-impl ShardClaim {
-    fn claim() -> ShardClaim {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let start = NEXT.fetch_add(1, Ordering::Relaxed);
-        for i in 0..SHARDS {
-            let s = (start + i) % SHARDS;
-            if OWNED[s]
+/// Claims a shard for the calling thread alone ([`SHARED`] when all are taken); the
+/// thread gives it back with [`release_shard`] when it exits.
+pub(crate) fn claim_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let start = NEXT.fetch_add(1, Ordering::Relaxed);
+    (0..SHARDS)
+        .map(|i| (start + i) % SHARDS)
+        .find(|&s| {
+            OWNED[s]
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
-            {
-                return ShardClaim(s);
-            }
-        }
-        ShardClaim(SHARED)
-    }
+        })
+        .unwrap_or(SHARED)
 }
 
-impl Drop for ShardClaim {
-    fn drop(&mut self) {
-        if self.0 != SHARED {
-            // Release: this thread's last plain stores happen before the next owner's.
-            OWNED[self.0].store(false, Ordering::Release);
-        }
+/// Gives back a shard claimed with [`claim_shard`].
+pub(crate) fn release_shard(shard: usize) {
+    if shard < SHARED {
+        // Release: this thread's last plain stores happen before the next owner's.
+        OWNED[shard].store(false, Ordering::Release);
     }
-}
-
-thread_local! {
-    static SHARD: ShardClaim = ShardClaim::claim();
 }
 
 /// This thread's shard index: owned alone, or [`SHARED`] when every other shard is
-/// taken or the thread is exiting.
+/// taken or the thread is exiting. Kept with the thread's routing-table cache.
 #[inline(always)]
 pub(crate) fn shard() -> usize {
-    SHARD.try_with(|s| s.0).unwrap_or(SHARED)
+    super::thread_shard()
 }
 
 impl Counter {

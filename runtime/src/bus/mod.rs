@@ -139,6 +139,10 @@ struct TableCache {
     depth: Cell<u32>,
     /// Tables replaced while borrowed; dropped when `depth` returns to 0.
     retired: Cell<Vec<Arc<RoutingTable>>>,
+    /// Whether `retired` holds any.
+    retiring: Cell<bool>,
+    /// This thread's counter shard (see [`metrics::shard`]); `usize::MAX`: none yet.
+    shard: Cell<usize>,
 }
 
 impl TableCache {
@@ -170,6 +174,7 @@ impl TableCache {
                 let mut retired = self.retired.take();
                 retired.push(old);
                 self.retired.set(retired);
+                self.retiring.set(true);
             } else {
                 drop(old);
             }
@@ -181,11 +186,30 @@ impl TableCache {
     fn release(&self) {
         let depth = self.depth.get() - 1;
         self.depth.set(depth);
-        if depth == 0 {
-            let retired = self.retired.take();
-            if !retired.is_empty() {
-                drop(retired);
+        if depth == 0 && self.retiring.get() {
+            self.retiring.set(false);
+            drop(self.retired.take());
+        }
+    }
+
+    /// This thread's counter shard, claimed the first time.
+    #[inline(always)]
+    fn shard(&self) -> usize {
+        match self.shard.get() {
+            usize::MAX => {
+                let shard = metrics::claim_shard();
+                self.shard.set(shard);
+                shard
             }
+            shard => shard,
+        }
+    }
+}
+
+impl Drop for TableCache {
+    fn drop(&mut self) {
+        if self.shard.get() != usize::MAX {
+            metrics::release_shard(self.shard.get());
         }
     }
 }
@@ -198,18 +222,38 @@ thread_local! {
             table: Cell::new(None),
             depth: Cell::new(0),
             retired: Cell::new(Vec::new()),
+            retiring: Cell::new(false),
+            shard: Cell::new(usize::MAX),
         }
     };
 }
 
+/// This thread's counter shard (see [`metrics::shard`]).
+#[inline(always)]
+pub(crate) fn thread_shard() -> usize {
+    TABLES
+        .try_with(TableCache::shard)
+        .unwrap_or(metrics::SHARED)
+}
+
 /// Ends a borrow from the thread's table cache (also when unwinding).
-struct Release;
+struct Release(*const TableCache);
 
 impl Drop for Release {
     #[inline(always)]
     fn drop(&mut self) {
-        let _ = TABLES.try_with(TableCache::release);
+        // SAFETY: the pointer is this thread's `TABLES`, reached in `with_table` just
+        // before; a thread-local is destroyed only by its thread's exit, which cannot
+        // happen inside `with_table` (it would have to run the destructor of `TABLES`
+        // from the emit that borrows it).
+        unsafe { &*self.0 }.release();
     }
+}
+
+/// A routing table borrowed for one emission, with this thread's counter shard.
+pub(crate) struct Lent<'a> {
+    pub(crate) table: &'a RoutingTable,
+    pub(crate) shard: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -492,17 +536,31 @@ impl Inner {
     /// when this thread used the same table last time.
     #[inline(always)]
     pub(crate) fn with_table<R>(&self, f: impl FnOnce(&RoutingTable) -> R) -> R {
+        self.with_lent(|lent| f(lent.table))
+    }
+
+    /// [`Inner::with_table`], also giving this thread's counter shard.
+    #[inline(always)]
+    pub(crate) fn with_lent<R>(&self, f: impl FnOnce(Lent<'_>) -> R) -> R {
         // Read the version before the table: a publish stores the table first, so a
         // cached table is never older than the version it is cached under.
         let version = self.version.load(Ordering::Acquire);
-        match TABLES.try_with(|c| c.lend(self, version)) {
-            Ok(table) => {
-                let _release = Release;
+        let lent = TABLES.try_with(|c| {
+            let shard = c.shard();
+            (c.lend(self, version), shard, std::ptr::from_ref(c))
+        });
+        match lent {
+            Ok((table, shard, cache)) => {
+                let _release = Release(cache);
                 // SAFETY: the cache keeps the table alive until `_release` drops.
-                f(unsafe { &*table })
+                let table = unsafe { &*table };
+                f(Lent { table, shard })
             }
             // The thread is exiting and its cache is gone.
-            Err(_) => f(&self.table.load_full()),
+            Err(_) => f(Lent {
+                table: &self.table.load_full(),
+                shard: metrics::SHARED,
+            }),
         }
     }
 
