@@ -16,15 +16,26 @@ use uuid::Uuid;
 use crate::bus::Bus;
 use crate::envelope::Links;
 
+/// The thread's context: the current links and the current bus (one thread-local, so
+/// that a handler's context is installed and restored with one access).
+struct ThreadContext {
+    links: Cell<Links>,
+    bus: Cell<*const Bus>,
+}
+
 thread_local! {
-    static LINKS: Cell<Links> = const { Cell::new(Links::EMPTY) };
-    static BUS: Cell<*const Bus> = const { Cell::new(std::ptr::null()) };
+    static CONTEXT: ThreadContext = const {
+        ThreadContext {
+            links: Cell::new(Links::EMPTY),
+            bus: Cell::new(std::ptr::null()),
+        }
+    };
 }
 
 /// The links a record emitted here and now gets.
 #[inline]
 pub(crate) fn current_links() -> Links {
-    LINKS.with(Cell::get)
+    CONTEXT.with(|c| c.links.get())
 }
 
 /// Restores the previous links when dropped.
@@ -33,8 +44,9 @@ pub(crate) struct LinksGuard {
 }
 
 impl Drop for LinksGuard {
+    #[inline]
     fn drop(&mut self) {
-        LINKS.with(|l| l.set(self.previous));
+        CONTEXT.with(|c| c.links.set(self.previous));
     }
 }
 
@@ -42,7 +54,7 @@ impl Drop for LinksGuard {
 #[inline]
 pub(crate) fn enter(links: Links) -> LinksGuard {
     LinksGuard {
-        previous: LINKS.with(|l| l.replace(links)),
+        previous: CONTEXT.with(|c| c.links.replace(links)),
     }
 }
 
@@ -53,8 +65,9 @@ pub(crate) struct BusGuard<'a> {
 }
 
 impl Drop for BusGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
-        BUS.with(|b| b.set(self.previous));
+        CONTEXT.with(|c| c.bus.set(self.previous));
     }
 }
 
@@ -63,16 +76,43 @@ impl Drop for BusGuard<'_> {
 #[inline]
 pub(crate) fn enter_bus(bus: &Bus) -> BusGuard<'_> {
     BusGuard {
-        previous: BUS.with(|b| b.replace(std::ptr::from_ref(bus))),
+        previous: CONTEXT.with(|c| c.bus.replace(std::ptr::from_ref(bus))),
         _bus: PhantomData,
     }
+}
+
+/// Restores the previous bus and links when dropped (see [`enter_handler`]).
+pub(crate) struct HandlerGuard<'a> {
+    links: Links,
+    bus: *const Bus,
+    _bus: PhantomData<&'a Bus>,
+}
+
+impl Drop for HandlerGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        CONTEXT.with(|c| {
+            c.links.set(self.links);
+            c.bus.set(self.bus);
+        });
+    }
+}
+
+/// [`enter_bus`] and [`enter`] at once: the context handlers run in.
+#[inline]
+pub(crate) fn enter_handler(bus: &Bus, links: Links) -> HandlerGuard<'_> {
+    CONTEXT.with(|c| HandlerGuard {
+        links: c.links.replace(links),
+        bus: c.bus.replace(std::ptr::from_ref(bus)),
+        _bus: PhantomData,
+    })
 }
 
 /// Runs `f` with the current bus: the innermost [`with_bus`] / [`scope`] / handler bus,
 /// else the global one.
 #[inline]
 pub(crate) fn with_current_bus<R>(f: impl FnOnce(&Bus) -> R) -> R {
-    let ptr = BUS.with(Cell::get);
+    let ptr = CONTEXT.with(|c| c.bus.get());
     if ptr.is_null() {
         f(crate::bus::global())
     } else {
@@ -85,7 +125,7 @@ pub(crate) fn with_current_bus<R>(f: impl FnOnce(&Bus) -> R) -> R {
 
 /// A clone of the current bus, or `None` when it is the global one.
 pub(crate) fn current_bus_override() -> Option<Bus> {
-    let ptr = BUS.with(Cell::get);
+    let ptr = CONTEXT.with(|c| c.bus.get());
     if ptr.is_null() {
         None
     } else {

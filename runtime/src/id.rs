@@ -81,10 +81,10 @@ impl Generator {
         g.ms.set(ms);
         let seq = g.seq.get().wrapping_add(1) & ((1 << SEQ_BITS) - 1);
         g.seq.set(seq);
-        // 74 random-ish bits: 42 bits of counter, then the 32-bit thread tag.
-        let rand: u128 = (u128::from(seq) << 32) | u128::from(tag);
-        let rand_a = (rand >> 62) as u64 & 0xfff;
-        let rand_b = rand as u64 & ((1 << 62) - 1);
+        // 74 random-ish bits: 42 bits of counter, then the 32-bit thread tag. The top
+        // 12 bits of the counter are `rand_a`; the rest of it and the tag, `rand_b`.
+        let rand_a = seq >> 30;
+        let rand_b = ((seq & ((1 << 30) - 1)) << 32) | tag;
         let hi = (ms << 16) | (0x7 << 12) | rand_a;
         let lo = (0b10 << 62) | rand_b;
         Uuid::from_u64_pair(hi, lo)

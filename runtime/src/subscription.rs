@@ -256,6 +256,7 @@ impl Subscription {
         matches!(self.callback, Callback::Async(_))
     }
 
+    #[inline]
     pub(crate) fn is_paused(&self) -> bool {
         self.paused.load(Ordering::Relaxed)
     }

@@ -12,7 +12,7 @@ use super::worker::Scheduled;
 use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Key, Route};
 use crate::context;
 use crate::envelope::{Envelope, ErasedEnvelope, Links, Name, Record};
-use crate::event::Event;
+use crate::event::{Event, Priority};
 use crate::id;
 use crate::instrument::panic_text;
 use crate::subscription::{Callback, HandlerInput, Subscription};
@@ -67,7 +67,7 @@ impl Bus {
                     if !route.wanted() {
                         return id::next_unkept();
                     }
-                    self.deliver_wanted(payload, &mut EmitOptions::default(), name, route, None)
+                    self.deliver_wanted(payload, None, name, route, None)
                 }
                 // First emission of this type since subscriptions changed.
                 None => self.dispatch(payload, EmitOptions::default(), None),
@@ -175,44 +175,63 @@ impl Bus {
         if !route.wanted() && opts.answers.is_none() {
             return opts.id.take().unwrap_or_else(id::next_unkept);
         }
-        self.deliver_wanted(payload, opts, name, route, wait)
+        self.deliver_wanted(payload, Some(opts), name, route, wait)
     }
 
     #[inline(never)]
+    /// Builds the record and delivers it. `opts` is `None` for a plain `emit` (every
+    /// option at its default, and nothing to drop).
     fn deliver_wanted<E: Event>(
         &self,
         payload: E,
-        opts: &mut EmitOptions,
+        mut opts: Option<&mut EmitOptions>,
         name: Name,
         route: &Route,
         mut wait: Option<&mut Waiter>,
     ) -> Uuid {
         let inner = &*self.inner;
-        let stamp = opts.now.take().unwrap_or_else(id::now);
+        let stamp = opts.as_mut().and_then(|o| o.now.take()).unwrap_or_else(id::now);
         let (now, ms) = (stamp.system_time(), stamp.millis());
-        let id = opts.id.take().unwrap_or_else(|| id::next_with_ms(ms));
-        let links = opts.links.unwrap_or_else(context::current_links);
-        let expires_at = opts.ttl.or(E::TTL).and_then(|ttl| now.checked_add(ttl));
+        let id = opts
+            .as_mut()
+            .and_then(|o| o.id.take())
+            .unwrap_or_else(|| id::next_with_ms(ms));
+        let links = opts
+            .as_ref()
+            .and_then(|o| o.links)
+            .unwrap_or_else(context::current_links);
+        let ttl = opts.as_ref().and_then(|o| o.ttl).or(E::TTL);
+        let expires_at = ttl.and_then(|ttl| now.checked_add(ttl));
         let expired = expires_at.is_some_and(|at| at <= now);
         let handled = links.handled(id);
+        let (phase, priority, duration, extra, answer) = match opts {
+            Some(o) => (
+                o.phase,
+                o.priority.unwrap_or_default(),
+                o.duration,
+                o.extra.take(),
+                o.answers.take(),
+            ),
+            None => (None, Priority::default(), None, None, None),
+        };
         let env = Envelope::emitted(
             payload,
             id,
             name,
-            opts.phase.or(E::PHASE).unwrap_or_default(),
+            phase.or(E::PHASE).unwrap_or_default(),
             now,
             links,
-            opts.priority.unwrap_or_default(),
+            priority,
             expires_at,
-            opts.duration,
-            opts.extra.take(),
+            duration,
+            extra,
         );
-        if route.needs_record || opts.answers.is_some() {
+        if route.needs_record || answer.is_some() {
             let record = Record::new(env);
             if route.keep {
                 inner.keep(&record);
             }
-            if let Some(answer) = opts.answers.take() {
+            if let Some(answer) = answer {
                 answer.send(&record);
             }
             if expired {
@@ -257,8 +276,7 @@ impl Bus {
             return failures;
         }
         let inner = &*self.inner;
-        let _bus = context::enter_bus(self);
-        let _links = context::enter(handled);
+        let _context = context::enter_handler(self, handled);
         let shard = super::metrics::shard();
         for sub in route.subs.iter() {
             if sub.is_paused() || !sub.accepts(input) {

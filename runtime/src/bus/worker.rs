@@ -136,8 +136,7 @@ impl Bus {
         let links = handler_links(record);
         match &sub.callback {
             Callback::Sync(f) => {
-                let _bus = context::enter_bus(self);
-                let _links = context::enter(links);
+                let _context = context::enter_handler(self, links);
                 let input = HandlerInput {
                     envelope: record,
                     record: Some(record),
@@ -147,8 +146,7 @@ impl Bus {
             }
             Callback::Async(f) => {
                 let fut = {
-                    let _bus = context::enter_bus(self);
-                    let _links = context::enter(links);
+                    let _context = context::enter_handler(self, links);
                     panic::catch_unwind(AssertUnwindSafe(|| f(record.clone())))
                 };
                 match fut {
