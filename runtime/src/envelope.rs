@@ -105,6 +105,16 @@ impl Links {
     pub(crate) fn root(&self) -> Option<Uuid> {
         unpack(self.root)
     }
+    /// The root of a record's links (always set there).
+    #[inline]
+    pub(crate) fn root_id(&self) -> Uuid {
+        Uuid::from_u128(self.root)
+    }
+    /// The correlation of a record's links (always set there).
+    #[inline]
+    pub(crate) fn correlation_id(&self) -> Uuid {
+        Uuid::from_u128(self.correlation)
+    }
     #[inline]
     pub(crate) fn correlation(&self) -> Option<Uuid> {
         unpack(self.correlation)
@@ -125,9 +135,9 @@ impl Links {
         }
     }
 
-    /// The links handlers of the record `id`, emitted with these links, run under: their
-    /// emissions are caused by it, share its correlation, and sit beside it in its tree
-    /// (the same as `handler_links` of the record, without unpacking its ids).
+    /// The links handlers of the record `id`, emitted with these links (or having them),
+    /// run under: their emissions are caused by it, share its correlation, and sit
+    /// beside it in its tree.
     #[inline]
     pub(crate) fn handled(self, id: Uuid) -> Links {
         let id = id.as_u128();
@@ -159,10 +169,9 @@ pub(crate) struct Meta {
     pub(crate) kind: Kind,
     pub(crate) phase: Phase,
     pub(crate) timestamp: SystemTime,
-    pub(crate) parent_id: Option<Uuid>,
-    pub(crate) root_id: Uuid,
-    pub(crate) correlation_id: Uuid,
-    pub(crate) causation_id: Option<Uuid>,
+    /// Parent, root, correlation and causation. Root and correlation are always set
+    /// (a record emitted outside any call is its own root); a nil id reads as none.
+    pub(crate) links: Links,
     pub(crate) priority: Priority,
     pub(crate) expires_at: Option<SystemTime>,
     pub(crate) duration: Option<Duration>,
@@ -206,10 +215,7 @@ impl Meta {
             kind,
             phase,
             timestamp,
-            parent_id: None,
-            root_id: id,
-            correlation_id: id,
-            causation_id: None,
+            links: Links::new(None, Some(id), Some(id), None),
             priority: Priority::Normal,
             expires_at: None,
             duration: None,
@@ -219,12 +225,12 @@ impl Meta {
 
     /// The links that a child of this record gets.
     pub(crate) fn child_links(&self) -> Links {
-        Links::new(
-            Some(self.id),
-            Some(self.root_id),
-            Some(self.correlation_id),
-            Some(self.id),
-        )
+        let id = self.id.as_u128();
+        Links {
+            parent: id,
+            causation: id,
+            ..self.links
+        }
     }
 }
 
@@ -291,19 +297,19 @@ impl<T: ?Sized> Envelope<T> {
     }
     /// The event that was current in the nesting context when this one was emitted.
     pub fn parent_id(&self) -> Option<Uuid> {
-        self.meta.parent_id
+        self.meta.links.parent()
     }
     /// The root of this record's tree (its own id when it has no parent).
     pub fn root_id(&self) -> Uuid {
-        self.meta.root_id
+        self.meta.links.root_id()
     }
     /// Shared by a whole causal chain, across roots and processes.
     pub fn correlation_id(&self) -> Uuid {
-        self.meta.correlation_id
+        self.meta.links.correlation_id()
     }
     /// The event that directly caused this one.
     pub fn causation_id(&self) -> Option<Uuid> {
-        self.meta.causation_id
+        self.meta.links.causation()
     }
     /// The entity this event is about.
     pub fn subject(&self) -> Option<&EntityRef> {
@@ -376,7 +382,19 @@ impl<T: Event> Envelope<T> {
         duration: Option<Duration>,
         extra: Option<Box<Extra>>,
     ) -> Envelope<T> {
-        let parent_id = links.parent();
+        let id_bits = id.as_u128();
+        let or_id = |v: u128| if v == 0 { id_bits } else { v };
+        let links = Links {
+            parent: links.parent,
+            root: or_id(links.root),
+            correlation: or_id(links.correlation),
+            // Inside a call, a record is caused by the call unless said otherwise.
+            causation: if links.causation == 0 {
+                links.parent
+            } else {
+                links.causation
+            },
+        };
         Envelope {
             meta: Meta {
                 type_id: TypeId::of::<T>(),
@@ -387,10 +405,7 @@ impl<T: Event> Envelope<T> {
                 kind: T::KIND,
                 phase,
                 timestamp,
-                parent_id,
-                root_id: links.root().unwrap_or(id),
-                correlation_id: links.correlation().unwrap_or(id),
-                causation_id: links.causation().or(parent_id),
+                links,
                 priority,
                 expires_at,
                 duration,
@@ -432,7 +447,7 @@ impl<T: fmt::Debug> fmt::Debug for Envelope<T> {
             .field("id", &self.meta.id)
             .field("name", &self.meta.name)
             .field("phase", &self.meta.phase)
-            .field("parent_id", &self.meta.parent_id)
+            .field("parent_id", &self.parent_id())
             .field("payload", &self.payload)
             .finish_non_exhaustive()
     }
@@ -516,8 +531,8 @@ impl fmt::Debug for Record {
             .field("id", &self.0.meta.id)
             .field("name", &self.0.meta.name)
             .field("phase", &self.0.meta.phase)
-            .field("parent_id", &self.0.meta.parent_id)
-            .field("root_id", &self.0.meta.root_id)
+            .field("parent_id", &self.parent_id())
+            .field("root_id", &self.root_id())
             .field("payload", &self.payload_json())
             .finish_non_exhaustive()
     }

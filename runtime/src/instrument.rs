@@ -207,6 +207,36 @@ impl Site {
     }
 }
 
+/// Where and when a call's started record is emitted.
+struct StartedAt {
+    links: Links,
+    now: crate::id::Stamp,
+}
+
+impl StartedAt {
+    /// Emits the default [`Started`] record with `args`.
+    fn emit_default(
+        self,
+        bus: &Bus,
+        names: &NamesRef,
+        args: Vec<(Cow<'static, str>, String)>,
+    ) -> Uuid {
+        let ev = Started {
+            operation: names.op.clone(),
+            args,
+        };
+        bus.emit_lifecycle(
+            ev,
+            &names.started,
+            names.slot(0),
+            self.links,
+            Phase::Started,
+            self.now,
+            None,
+        )
+    }
+}
+
 /// Arguments recorded in a [`Started`] event.
 #[doc(hidden)]
 #[derive(Default)]
@@ -256,17 +286,13 @@ impl Call {
         self_type: fn() -> &'static str,
         args: impl FnOnce(&mut Args),
     ) -> Call {
-        Call::begin(site, self_type, false, |bus, names, opts| {
+        Call::begin(site, self_type, false, |bus, names, at| {
             let mut recorded = Args::default();
             let args = match catch(|| args(&mut recorded)) {
                 Some(()) => recorded.0,
                 None => Vec::new(),
             };
-            let ev = Started {
-                operation: names.op.clone(),
-                args,
-            };
-            bus.dispatch(ev, opts, None)
+            at.emit_default(bus, names, args)
         })
     }
 
@@ -277,20 +303,19 @@ impl Call {
         self_type: fn() -> &'static str,
         factory: impl FnOnce() -> E,
     ) -> Call {
-        Call::begin(site, self_type, true, |bus, names, mut opts| {
+        Call::begin(site, self_type, true, |bus, names, at| {
             match catch(factory) {
-                Some(ev) => {
-                    opts.name = None;
-                    bus.dispatch(ev, opts, None)
-                }
-                None => bus.dispatch(
-                    Started {
-                        operation: names.op.clone(),
-                        args: Vec::new(),
+                Some(ev) => bus.dispatch(
+                    ev,
+                    EmitOptions {
+                        links: Some(at.links),
+                        phase: Some(Phase::Started),
+                        now: Some(at.now),
+                        ..EmitOptions::default()
                     },
-                    opts,
                     None,
                 ),
+                None => at.emit_default(bus, names, Vec::new()),
             }
         })
     }
@@ -299,7 +324,7 @@ impl Call {
         site: &'static Site,
         self_type: fn() -> &'static str,
         custom: bool,
-        emit_started: impl FnOnce(&Bus, &SiteNames, EmitOptions) -> Uuid,
+        emit_started: impl FnOnce(&Bus, &NamesRef, StartedAt) -> Uuid,
     ) -> Call {
         context::with_current_bus(|bus| {
             if bus.is_disabled() {
@@ -315,16 +340,8 @@ impl Call {
             };
             let emit = custom || wanted & STARTED != 0;
             let now = (emit || wanted & CLOSING != 0).then(crate::id::now);
-            let started_id = if emit {
-                let opts = EmitOptions {
-                    name: Some(names.started.clone()),
-                    links: Some(links),
-                    phase: Some(Phase::Started),
-                    now,
-                    slot: names.slot(0),
-                    ..EmitOptions::default()
-                };
-                emit_started(bus, &names, opts)
+            let started_id = if let (true, Some(now)) = (emit, now) {
+                emit_started(bus, &names, StartedAt { links, now })
             } else {
                 // Nobody records the started event, so its id only names the parent of
                 // what happens inside: no clock read (it carries the millisecond of
@@ -450,24 +467,31 @@ impl CallState {
             Some(_) => return,
             None => (&names.completed, 0),
         };
-        let name = lifecycle.map(|_| name.clone());
+        let name = lifecycle.map(|_| name);
         let now = crate::id::now();
-        let slot = lifecycle.and_then(|_| self.names.slot(slot));
+        let duration = self.start.map(|s| now.since(s));
         let payload = ev(names);
-        // The options are built where they are used, so they are never moved.
-        let emit = |bus: &Bus| {
-            bus.dispatch_with(
+        let emit = |bus: &Bus| match name {
+            Some(name) => bus.emit_lifecycle(
+                payload,
+                name,
+                self.names.slot(slot),
+                self.closing,
+                phase,
+                now,
+                duration,
+            ),
+            // A custom event: routed by its own type.
+            None => bus.dispatch_with(
                 payload,
                 &mut EmitOptions {
-                    name,
                     links: Some(self.closing),
                     phase: Some(phase),
-                    duration: self.start.map(|s| now.since(s)),
+                    duration,
                     now: Some(now),
-                    slot,
                     ..EmitOptions::default()
                 },
-            )
+            ),
         };
         match &self.bus {
             CloseOn::Current => context::with_current_bus(emit),

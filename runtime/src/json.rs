@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::envelope::{Extra, Meta, Name, Record};
+use crate::envelope::{Extra, Links, Meta, Name, Record};
 use crate::error::DecodeError;
 use crate::event::{EntityRef, Kind, Phase, Priority};
 use crate::time_fmt::{format_rfc3339, parse_rfc3339};
@@ -71,10 +71,10 @@ impl Record {
             kind: m.kind,
             phase: m.phase,
             timestamp: format_rfc3339(m.timestamp),
-            parent_id: m.parent_id,
-            root_id: m.root_id,
-            correlation_id: m.correlation_id,
-            causation_id: m.causation_id,
+            parent_id: m.links.parent(),
+            root_id: m.links.root_id(),
+            correlation_id: m.links.correlation_id(),
+            causation_id: m.links.causation(),
             subject: self.subject().cloned(),
             actor: self.actor().cloned(),
             context: self.context().clone(),
@@ -162,10 +162,12 @@ pub(crate) fn decode(json: &str) -> Result<Record, DecodeError> {
         wire.phase,
         timestamp,
     );
-    meta.parent_id = wire.parent_id;
-    meta.root_id = wire.root_id;
-    meta.correlation_id = wire.correlation_id;
-    meta.causation_id = wire.causation_id;
+    meta.links = Links::new(
+        wire.parent_id,
+        Some(wire.root_id),
+        Some(wire.correlation_id),
+        wire.causation_id,
+    );
     meta.priority = wire.priority;
     meta.expires_at = expires_at;
     meta.duration = wire.duration_ns.map(Duration::from_nanos);

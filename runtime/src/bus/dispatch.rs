@@ -4,18 +4,35 @@
 use std::any::TypeId;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::metrics::Stopwatch;
+use super::metrics::{self, Stopwatch};
 use super::worker::Scheduled;
-use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Key, Route};
+use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Key, Route, RouteSlot};
 use crate::context;
 use crate::envelope::{Envelope, ErasedEnvelope, Links, Name, Record};
-use crate::event::{Event, Priority};
+use crate::event::{Event, Phase};
 use crate::id;
+use crate::id::Stamp;
 use crate::instrument::panic_text;
 use crate::subscription::{Callback, HandlerInput, Subscription};
+
+/// The options of one emission, as `deliver_wanted` takes them.
+enum Opts<'a> {
+    /// `emit`: every option at its default.
+    Plain,
+    /// A default lifecycle record of an instrumented call.
+    Lifecycle {
+        links: Links,
+        phase: Phase,
+        now: Stamp,
+        duration: Option<Duration>,
+    },
+    /// Anything else.
+    Full(&'a mut EmitOptions),
+}
 
 /// Collects what `emit_and_wait` needs to report.
 #[derive(Default)]
@@ -49,6 +66,53 @@ impl Bus {
         self.dispatch_inner(payload, opts, None, None)
     }
 
+    /// Emits a default lifecycle record of an instrumented call (`Started`,
+    /// `Completed`, ...): named `name` (routed by `slot` when it has one), under
+    /// `links`, read from the clock at `now`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn emit_lifecycle<E: Event>(
+        &self,
+        payload: E,
+        name: &Name,
+        slot: Option<&RouteSlot>,
+        links: Links,
+        phase: Phase,
+        now: Stamp,
+        duration: Option<Duration>,
+    ) -> Uuid {
+        if self.inner.disabled {
+            return id::next_unkept();
+        }
+        let key = Key {
+            type_id: TypeId::of::<E>(),
+            name,
+            is_type_name: false,
+            slot: None,
+        }
+        .with_slot(slot);
+        let deliver = |route: &Route, shard: usize, payload: E| {
+            route.stats.emitted.incr_in(shard);
+            if !route.wanted() {
+                return id::next_unkept();
+            }
+            let opts = Opts::Lifecycle {
+                links,
+                phase,
+                now,
+                duration,
+            };
+            self.deliver_wanted(payload, opts, name.clone(), route, None)
+        };
+        let cached = self.inner.with_lent(|lent| match lent.table.get(&key) {
+            Some(route) => Ok(deliver(route, lent.shard, payload)),
+            None => Err(payload),
+        });
+        match cached {
+            Ok(id) => id,
+            Err(payload) => deliver(&self.inner.resolve(&key), metrics::shard(), payload),
+        }
+    }
+
     /// `emit` without options: the common case, kept free of option handling when no
     /// subscription and no store wants the record.
     #[inline]
@@ -67,7 +131,7 @@ impl Bus {
                     if !route.wanted() {
                         return id::next_unkept();
                     }
-                    self.deliver_wanted(payload, None, name, route, None)
+                    self.deliver_wanted(payload, Opts::Plain, name, route, None)
                 }
                 // First emission of this type since subscriptions changed.
                 None => self.dispatch(payload, EmitOptions::default(), None),
@@ -175,7 +239,7 @@ impl Bus {
         if !route.wanted() && opts.answers.is_none() {
             return opts.id.take().unwrap_or_else(id::next_unkept);
         }
-        self.deliver_wanted(payload, Some(opts), name, route, wait)
+        self.deliver_wanted(payload, Opts::Full(opts), name, route, wait)
     }
 
     #[inline(never)]
@@ -184,36 +248,50 @@ impl Bus {
     fn deliver_wanted<E: Event>(
         &self,
         payload: E,
-        mut opts: Option<&mut EmitOptions>,
+        opts: Opts<'_>,
         name: Name,
         route: &Route,
         mut wait: Option<&mut Waiter>,
     ) -> Uuid {
         let inner = &*self.inner;
-        let stamp = opts.as_mut().and_then(|o| o.now.take()).unwrap_or_else(id::now);
-        let (now, ms) = (stamp.system_time(), stamp.millis());
-        let id = opts
-            .as_mut()
-            .and_then(|o| o.id.take())
-            .unwrap_or_else(|| id::next_with_ms(ms));
-        let links = opts
-            .as_ref()
-            .and_then(|o| o.links)
-            .unwrap_or_else(context::current_links);
-        let ttl = opts.as_ref().and_then(|o| o.ttl).or(E::TTL);
-        let expires_at = ttl.and_then(|ttl| now.checked_add(ttl));
-        let expired = expires_at.is_some_and(|at| at <= now);
-        let handled = links.handled(id);
-        let (phase, priority, duration, extra, answer) = match opts {
-            Some(o) => (
+        let (now, id, links, ttl, phase, priority, duration, extra, answer) = match opts {
+            Opts::Plain => (None, None, None, None, None, None, None, None, None),
+            Opts::Lifecycle {
+                links,
+                phase,
+                now,
+                duration,
+            } => (
+                Some(now),
+                None,
+                Some(links),
+                None,
+                Some(phase),
+                None,
+                duration,
+                None,
+                None,
+            ),
+            Opts::Full(o) => (
+                o.now.take(),
+                o.id.take(),
+                o.links,
+                o.ttl,
                 o.phase,
-                o.priority.unwrap_or_default(),
+                o.priority,
                 o.duration,
                 o.extra.take(),
                 o.answers.take(),
             ),
-            None => (None, Priority::default(), None, None, None),
         };
+        let stamp = now.unwrap_or_else(id::now);
+        let (now, ms) = (stamp.system_time(), stamp.millis());
+        let id = id.unwrap_or_else(|| id::next_with_ms(ms));
+        let links = links.unwrap_or_else(context::current_links);
+        let expires_at = ttl.or(E::TTL).and_then(|ttl| now.checked_add(ttl));
+        let expired = expires_at.is_some_and(|at| at <= now);
+        let handled = links.handled(id);
+        let priority = priority.unwrap_or_default();
         let env = Envelope::emitted(
             payload,
             id,

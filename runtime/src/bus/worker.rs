@@ -47,12 +47,7 @@ pub enum Overflow {
 /// The context a handler of `env` runs in: its emissions are caused by `env`, share its
 /// correlation, and sit where `env` sits in the tree.
 pub(crate) fn handler_links(env: &ErasedEnvelope) -> Links {
-    Links::new(
-        env.parent_id(),
-        env.parent_id().map(|_| env.root_id()),
-        Some(env.correlation_id()),
-        Some(env.id()),
-    )
+    env.meta.links.handled(env.id())
 }
 
 /// Counts a scheduled invocation until dropped.
