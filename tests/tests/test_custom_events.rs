@@ -210,3 +210,39 @@ fn a_panicking_factory_does_not_change_the_result() {
     );
     closes(&h[1], &h[0]);
 }
+
+#[test]
+fn custom_lifecycle_events_reach_handlers_of_their_own_type_only() {
+    use std::sync::{Arc, Mutex};
+
+    let bus = Bus::builder()
+        .registered_handlers(false)
+        .history(0)
+        .build()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let _began = bus.subscribe::<ChargeBegan>(move |ev| {
+        s.lock().unwrap().push(format!("began {}", ev.payload().cents));
+    });
+    let s = seen.clone();
+    let _done = bus.subscribe::<ChargeDone>(move |ev| {
+        s.lock().unwrap().push(format!("done {}", ev.payload().receipt));
+    });
+    let s = seen.clone();
+    let _started = bus.subscribe::<herald::Started>(move |ev| {
+        s.lock().unwrap().push(format!("started {}", ev.name()));
+    });
+    let s = seen.clone();
+    let _completed = bus.subscribe::<herald::Completed>(move |ev| {
+        s.lock().unwrap().push(format!("completed {}", ev.name()));
+    });
+    // Twice: the second call routes from the cache the first one filled.
+    for cents in [10, 20] {
+        assert_eq!(herald::with_bus(&bus, || charge_card(cents)), Ok(cents + 1));
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["began 10", "done 11", "began 20", "done 21"]
+    );
+}
