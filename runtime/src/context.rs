@@ -18,15 +18,18 @@ use crate::envelope::Links;
 
 /// The thread's context: the current links and the current bus (one thread-local, so
 /// that a handler's context is installed and restored with one access).
+///
+/// Both are pointers to values owned by the guards' callers (a stack frame, a pinned
+/// future), so entering and leaving a context moves two pointers, not the links.
 struct ThreadContext {
-    links: Cell<Links>,
+    links: Cell<*const Links>,
     bus: Cell<*const Bus>,
 }
 
 thread_local! {
     static CONTEXT: ThreadContext = const {
         ThreadContext {
-            links: Cell::new(Links::EMPTY),
+            links: Cell::new(std::ptr::null()),
             bus: Cell::new(std::ptr::null()),
         }
     };
@@ -35,15 +38,25 @@ thread_local! {
 /// The links a record emitted here and now gets.
 #[inline]
 pub(crate) fn current_links() -> Links {
-    CONTEXT.with(|c| c.links.get())
+    let ptr = CONTEXT.with(|c| c.links.get());
+    if ptr.is_null() {
+        Links::EMPTY
+    } else {
+        // SAFETY: a non-null pointer was installed by `enter` or `enter_handler` from a
+        // `&Links` that outlives the guard, and the guard puts the previous pointer
+        // back when it drops (also when unwinding); guards are only held as locals in
+        // this crate, never leaked.
+        unsafe { *ptr }
+    }
 }
 
 /// Restores the previous links when dropped.
-pub(crate) struct LinksGuard {
-    previous: Links,
+pub(crate) struct LinksGuard<'a> {
+    previous: *const Links,
+    _links: PhantomData<&'a Links>,
 }
 
-impl Drop for LinksGuard {
+impl Drop for LinksGuard<'_> {
     #[inline]
     fn drop(&mut self) {
         CONTEXT.with(|c| c.links.set(self.previous));
@@ -52,9 +65,10 @@ impl Drop for LinksGuard {
 
 /// Makes `links` current until the guard drops.
 #[inline]
-pub(crate) fn enter(links: Links) -> LinksGuard {
+pub(crate) fn enter(links: &Links) -> LinksGuard<'_> {
     LinksGuard {
         previous: CONTEXT.with(|c| c.links.replace(links)),
+        _links: PhantomData,
     }
 }
 
@@ -83,9 +97,9 @@ pub(crate) fn enter_bus(bus: &Bus) -> BusGuard<'_> {
 
 /// Restores the previous bus and links when dropped (see [`enter_handler`]).
 pub(crate) struct HandlerGuard<'a> {
-    links: Links,
+    links: *const Links,
     bus: *const Bus,
-    _bus: PhantomData<&'a Bus>,
+    _borrows: PhantomData<(&'a Bus, &'a Links)>,
 }
 
 impl Drop for HandlerGuard<'_> {
@@ -100,11 +114,11 @@ impl Drop for HandlerGuard<'_> {
 
 /// [`enter_bus`] and [`enter`] at once: the context handlers run in.
 #[inline]
-pub(crate) fn enter_handler(bus: &Bus, links: Links) -> HandlerGuard<'_> {
+pub(crate) fn enter_handler<'a>(bus: &'a Bus, links: &'a Links) -> HandlerGuard<'a> {
     CONTEXT.with(|c| HandlerGuard {
         links: c.links.replace(links),
         bus: c.bus.replace(std::ptr::from_ref(bus)),
-        _bus: PhantomData,
+        _borrows: PhantomData,
     })
 }
 
@@ -252,7 +266,7 @@ impl<F: Future> Future for WithContext<F> {
         // `WithContext` has no `Drop` impl and is `Unpin` only when `F` is.
         let this = unsafe { self.get_unchecked_mut() };
         let _bus = this.bus.as_ref().map(enter_bus);
-        let _links = this.links.map(enter);
+        let _links = this.links.as_ref().map(enter);
         // SAFETY: see above; `this.inner` stays where it is.
         unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
     }

@@ -540,7 +540,8 @@ pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 #[inline]
 pub fn run_sync<R, B: FnOnce() -> R, Fin: FnOnce(Call, &R)>(call: Call, body: B, finish: Fin) -> R {
     let result = {
-        let _links = call.inner_links().map(context::enter);
+        let links = call.inner_links();
+        let _links = links.as_ref().map(context::enter);
         panic::catch_unwind(AssertUnwindSafe(body))
     };
     match result {
@@ -590,7 +591,7 @@ impl<F: Future, Fin: FnOnce(Call, &F::Output)> Future for InstrumentedFuture<F, 
         // touches `call`); the other fields are not pinned.
         let this = unsafe { self.get_unchecked_mut() };
         let polled = {
-            let _links = this.links.map(context::enter);
+            let _links = this.links.as_ref().map(context::enter);
             // SAFETY: see above.
             let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
             panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))

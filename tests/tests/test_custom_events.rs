@@ -223,11 +223,15 @@ fn custom_lifecycle_events_reach_handlers_of_their_own_type_only() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     let _began = bus.subscribe::<ChargeBegan>(move |ev| {
-        s.lock().unwrap().push(format!("began {}", ev.payload().cents));
+        s.lock()
+            .unwrap()
+            .push(format!("began {}", ev.payload().cents));
     });
     let s = seen.clone();
     let _done = bus.subscribe::<ChargeDone>(move |ev| {
-        s.lock().unwrap().push(format!("done {}", ev.payload().receipt));
+        s.lock()
+            .unwrap()
+            .push(format!("done {}", ev.payload().receipt));
     });
     let s = seen.clone();
     let _started = bus.subscribe::<herald::Started>(move |ev| {

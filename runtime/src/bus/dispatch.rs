@@ -354,7 +354,7 @@ impl Bus {
             return failures;
         }
         let inner = &*self.inner;
-        let _context = context::enter_handler(self, handled);
+        let _context = context::enter_handler(self, &handled);
         let shard = super::metrics::shard();
         for sub in route.subs.iter() {
             if sub.is_paused() || !sub.accepts(input) {

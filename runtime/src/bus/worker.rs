@@ -131,7 +131,7 @@ impl Bus {
         let links = handler_links(record);
         match &sub.callback {
             Callback::Sync(f) => {
-                let _context = context::enter_handler(self, links);
+                let _context = context::enter_handler(self, &links);
                 let input = HandlerInput {
                     envelope: record,
                     record: Some(record),
@@ -141,7 +141,7 @@ impl Bus {
             }
             Callback::Async(f) => {
                 let fut = {
-                    let _context = context::enter_handler(self, links);
+                    let _context = context::enter_handler(self, &links);
                     panic::catch_unwind(AssertUnwindSafe(|| f(record.clone())))
                 };
                 match fut {
