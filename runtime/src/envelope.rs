@@ -124,6 +124,31 @@ impl Links {
         unpack(self.causation)
     }
 
+    /// The same links outside any tree (for a `root` call): only the correlation and
+    /// the causation stay.
+    #[inline]
+    pub(crate) fn detached(self) -> Links {
+        Links {
+            parent: 0,
+            root: 0,
+            ..self
+        }
+    }
+
+    /// The links of the closing record of an operation whose started event `started`
+    /// has these links: beside it in the tree, caused by it.
+    #[inline]
+    pub(crate) fn closing(self, started: Uuid) -> Links {
+        let started = started.as_u128();
+        let or_started = |v: u128| if v == 0 { started } else { v };
+        Links {
+            parent: self.parent,
+            root: or_started(self.root),
+            correlation: or_started(self.correlation),
+            causation: started,
+        }
+    }
+
     /// The links of what happens inside an operation whose closing record has these
     /// links (their causation is the operation's started event).
     #[inline]

@@ -1,10 +1,16 @@
-//! Time-ordered ids (UUID v7) from a per-thread generator.
+//! Time-ordered ids (UUID v7) from a per-thread generator, and the wall clock records
+//! are stamped with.
 //!
 //! `Uuid::now_v7` reads the clock and takes a global lock for ordering on every call.
 //! Here each thread keeps its own state: the millisecond of the last clock read, a
 //! counter and a random tag fixed for the thread. Ids from one thread are strictly
 //! increasing; ids from different threads never collide (their tags differ) and order
-//! by millisecond.
+//! by millisecond. A record that is kept gets the millisecond of its own timestamp; an
+//! emission nothing keeps gets an id without a clock read of its own (see
+//! [`next_unkept`]).
+//!
+//! [`now`] reads the wall clock for timestamps and durations: on x86-64 Linux from the
+//! time-stamp counter (see [`tsc`]), elsewhere from `clock_gettime`.
 
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -73,14 +79,15 @@ impl Generator {
         tag
     }
 
+    /// The next id, stamped with `ms` or, when that is older, the thread's last
+    /// millisecond (so ids from one thread keep increasing).
     #[inline(always)]
     fn next(&self, ms: u64) -> Uuid {
-        let g = self;
-        let tag = g.tag();
-        let ms = ms.max(g.ms.get());
-        g.ms.set(ms);
-        let seq = g.seq.get().wrapping_add(1) & ((1 << SEQ_BITS) - 1);
-        g.seq.set(seq);
+        let tag = self.tag();
+        let ms = ms.max(self.ms.get());
+        self.ms.set(ms);
+        let seq = self.seq.get().wrapping_add(1) & ((1 << SEQ_BITS) - 1);
+        self.seq.set(seq);
         // 74 random-ish bits: 42 bits of counter, then the 32-bit thread tag. The top
         // 12 bits of the counter are `rand_a`; the rest of it and the tag, `rand_b`.
         let rand_a = seq >> 30;

@@ -171,12 +171,20 @@ impl Site {
     }
 
     /// The lifecycle names of this site for this call.
+    #[inline]
     fn names(&'static self, self_type: fn() -> &'static str) -> NamesRef {
+        match self.names.get() {
+            Some(names) if !self.method || std::ptr::eq(names.self_type, self_type()) => {
+                NamesRef::Static(names)
+            }
+            _ => self.names_slow(self_type),
+        }
+    }
+
+    #[inline(never)]
+    fn names_slow(&'static self, self_type: fn() -> &'static str) -> NamesRef {
         if !self.method {
-            return NamesRef::Static(match self.names.get() {
-                Some(names) => names,
-                None => self.names.get_or_init(|| SiteNames::leaked("", self.op)),
-            });
+            return NamesRef::Static(self.names.get_or_init(|| SiteNames::leaked("", self.op)));
         }
         let ty = self_type();
         let cached = self
@@ -191,6 +199,7 @@ impl Site {
     }
 
     /// Which lifecycle records `bus` wants from this site, cached per routing epoch.
+    #[inline]
     fn wanted(&self, bus: &Bus, names: &NamesRef) -> u8 {
         if let NamesRef::Owned(n) = names {
             return n.wanted_on(bus);
@@ -334,7 +343,7 @@ impl Call {
             let wanted = site.wanted(bus, &names);
             let current = context::current_links();
             let links = if site.root {
-                Links::new(None, None, current.correlation(), current.causation())
+                current.detached()
             } else {
                 current
             };
@@ -344,16 +353,10 @@ impl Call {
                 emit_started(bus, &names, StartedAt { links, now })
             } else {
                 // Nobody records the started event, so its id only names the parent of
-                // what happens inside: no clock read (it carries the millisecond of
-                // this thread's previous id).
+                // what happens inside: it needs no clock read of its own.
                 crate::id::next_unkept()
             };
-            let closing = Links::new(
-                links.parent(),
-                Some(links.root().unwrap_or(started_id)),
-                Some(links.correlation().unwrap_or(started_id)),
-                Some(started_id),
-            );
+            let closing = links.closing(started_id);
             Call {
                 state: Some(CallState {
                     bus: CloseOn::Current,
