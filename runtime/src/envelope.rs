@@ -316,7 +316,9 @@ impl<T: ?Sized> Envelope<T> {
     pub fn phase(&self) -> Phase {
         self.meta.phase
     }
-    /// When it was emitted.
+    /// When it was emitted: the wall clock, which herald reads through the CPU's
+    /// time-stamp counter on x86-64 Linux when the kernel keeps time with it (a reading
+    /// stays within a few microseconds of `SystemTime::now`).
     pub fn timestamp(&self) -> SystemTime {
         self.meta.timestamp
     }

@@ -194,15 +194,15 @@ fn precise_now() -> Stamp {
     stamp_of(SystemTime::now())
 }
 
-/// The wall clock from the time-stamp counter: `rdtsc` costs a third of a
-/// `clock_gettime` and needs no system call page.
+/// The wall clock from the time-stamp counter: `rdtsc` costs well under half a
+/// `clock_gettime`.
 ///
 /// The counter's rate is measured against `clock_gettime` over the process's first
 /// [`CALIBRATION_NS`]; until then every reading is a `clock_gettime`. Each thread keeps
-/// an anchor (a counter value and the wall clock read with it) and extrapolates from it
-/// for at most [`ANCHOR_NS`], then reads the wall clock again. So a reading is never
-/// further from `clock_gettime` than the counter drifts in a few milliseconds (well
-/// under a microsecond), and a step of the wall clock (NTP, `date -s`) shows within
+/// an anchor (a counter value and the wall clock read with it, both within a few
+/// microseconds of each other) and extrapolates from it for at most [`ANCHOR_NS`], then
+/// reads the wall clock again. So a reading stays within a few microseconds of
+/// `clock_gettime`, and a step of the wall clock (NTP, `date -s`) shows within
 /// [`ANCHOR_NS`]. The rate is measured again over longer spans as the process runs.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod tsc {
@@ -268,8 +268,9 @@ mod tsc {
         let before = ticks();
         let stamp = precise_now();
         let after = ticks();
-        if after < before || after - before > 100_000 {
-            // The thread was interrupted between the readings: no anchor this time.
+        if after < before || after - before > 10_000 {
+            // The readings are too far apart (the thread was interrupted): no anchor
+            // this time.
             return stamp;
         }
         let t = before + (after - before) / 2;
@@ -313,9 +314,15 @@ mod tsc {
         ANCHOR_TICKS.load(Ordering::Relaxed)
     }
 
+    /// Whether the counter's rate has been measured (readings extrapolate from it).
+    #[cfg(test)]
+    pub(super) fn calibrated() -> bool {
+        RATE.load(Ordering::Relaxed) != 0
+    }
+
     /// Whether the kernel itself keeps time with the counter: then it found the
     /// counter invariant and synchronized across CPUs.
-    fn usable() -> bool {
+    pub(super) fn usable() -> bool {
         match STATUS.load(Ordering::Relaxed) {
             USABLE => true,
             UNUSABLE => false,
@@ -392,20 +399,26 @@ mod tests {
     }
 
     #[test]
-    fn the_clock_stays_within_a_millisecond_of_the_system_clock() {
+    fn the_clock_stays_close_to_the_system_clock() {
         // Long enough for the counter's rate to be measured where it is used.
         let until = std::time::Instant::now() + std::time::Duration::from_millis(30);
         while std::time::Instant::now() < until {
             let _ = now();
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        const MS: u64 = 1_000_000;
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if tsc::usable() {
+            // The readings below extrapolate from the counter.
+            assert!(tsc::calibrated());
+        }
+        // A few microseconds in practice; the margin only keeps a loaded machine quiet.
+        const SLACK: u64 = 200_000;
         for _ in 0..10_000 {
             let before = precise_now();
             let t = now();
             let after = precise_now();
             assert!(
-                t.0 + MS >= before.0 && t.0 <= after.0 + MS,
+                t.0 + SLACK >= before.0 && t.0 <= after.0 + SLACK,
                 "{t:?} outside {before:?} .. {after:?}"
             );
         }
