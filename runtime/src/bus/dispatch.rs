@@ -160,19 +160,17 @@ impl Bus {
         if let Some(route) = route {
             return self.deliver(payload, opts, name, route, wait);
         }
-        let slot = opts.slot.take();
-        let cached = self.inner.with_table(|table| {
-            match table.get(&Key::of::<E>(&name, is_type_name).with_slot(slot)) {
-                Some(route) => Ok(self.deliver(payload, opts, name, route, wait)),
-                None => Err((payload, name, wait)),
-            }
-        });
+        let cached =
+            self.inner.with_table(
+                |table| match table.get(&Key::of::<E>(&name, is_type_name)) {
+                    Some(route) => Ok(self.deliver(payload, opts, name, route, wait)),
+                    None => Err((payload, name, wait)),
+                },
+            );
         match cached {
             Ok(id) => id,
             Err((payload, name, wait)) => {
-                let route = self
-                    .inner
-                    .resolve(&Key::of::<E>(&name, is_type_name).with_slot(slot));
+                let route = self.inner.resolve(&Key::of::<E>(&name, is_type_name));
                 self.deliver(payload, opts, name, &route, wait)
             }
         }
@@ -242,9 +240,9 @@ impl Bus {
         self.deliver_wanted(payload, Opts::Full(opts), name, route, wait)
     }
 
+    /// Builds the record and delivers it, with the options `opts` gives (a plain `emit`
+    /// and a lifecycle record carry no `EmitOptions` to fill in and drop).
     #[inline(never)]
-    /// Builds the record and delivers it. `opts` is `None` for a plain `emit` (every
-    /// option at its default, and nothing to drop).
     fn deliver_wanted<E: Event>(
         &self,
         payload: E,

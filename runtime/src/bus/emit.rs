@@ -24,8 +24,6 @@ pub(crate) struct EmitOptions {
     /// A request waiting for this record as its response.
     pub(crate) answers: Option<crate::bus::request::Answer>,
     pub(crate) extra: Option<Box<Extra>>,
-    /// The routing slot of (`name`, the payload's type), when `name` is a call site's.
-    pub(crate) slot: Option<&'static super::RouteSlot>,
 }
 
 impl EmitOptions {
