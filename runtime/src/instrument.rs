@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use uuid::Uuid;
 
-use crate::bus::{Bus, EmitOptions, Key, RouteSlot};
+use crate::bus::{Bus, EmitOptions, Key, LifecycleAt, RouteSlot};
 use crate::context;
 use crate::envelope::{Links, Name};
 use crate::event::{short_type_name, snake_case, Event, Phase};
@@ -236,12 +236,14 @@ impl StartedAt {
         };
         bus.emit_lifecycle(
             ev,
-            &names.started,
-            names.slot(0),
-            self.links,
-            Phase::Started,
-            self.now,
-            None,
+            &LifecycleAt {
+                name: &names.started,
+                slot: names.slot(0),
+                links: self.links,
+                phase: Phase::Started,
+                now: self.now,
+                duration: None,
+            },
         )
     }
 }
@@ -477,12 +479,14 @@ impl CallState {
         let emit = |bus: &Bus| match name {
             Some(name) => bus.emit_lifecycle(
                 payload,
-                name,
-                self.names.slot(slot),
-                self.closing,
-                phase,
-                now,
-                duration,
+                &LifecycleAt {
+                    name,
+                    slot: self.names.slot(slot),
+                    links: self.closing,
+                    phase,
+                    now,
+                    duration,
+                },
             ),
             // A custom event: routed by its own type.
             None => bus.dispatch_with(

@@ -24,14 +24,22 @@ enum Opts<'a> {
     /// `emit`: every option at its default.
     Plain,
     /// A default lifecycle record of an instrumented call.
-    Lifecycle {
-        links: Links,
-        phase: Phase,
-        now: Stamp,
-        duration: Option<Duration>,
-    },
+    Lifecycle(&'a LifecycleAt<'a>),
     /// Anything else.
     Full(&'a mut EmitOptions),
+}
+
+/// Where and when a default lifecycle record of an instrumented call (`Started`,
+/// `Completed`, ...) is emitted; built once by the call and passed by reference.
+pub(crate) struct LifecycleAt<'a> {
+    /// The record name, routed by `slot` when it has one.
+    pub(crate) name: &'a Name,
+    pub(crate) slot: Option<&'a RouteSlot>,
+    pub(crate) links: Links,
+    pub(crate) phase: Phase,
+    /// The clock reading the record is stamped with.
+    pub(crate) now: Stamp,
+    pub(crate) duration: Option<Duration>,
 }
 
 /// Collects what `emit_and_wait` needs to report.
@@ -66,51 +74,44 @@ impl Bus {
         self.dispatch_inner(payload, opts, None, None)
     }
 
-    /// Emits a default lifecycle record of an instrumented call (`Started`,
-    /// `Completed`, ...): named `name` (routed by `slot` when it has one), under
-    /// `links`, read from the clock at `now`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn emit_lifecycle<E: Event>(
-        &self,
-        payload: E,
-        name: &Name,
-        slot: Option<&RouteSlot>,
-        links: Links,
-        phase: Phase,
-        now: Stamp,
-        duration: Option<Duration>,
-    ) -> Uuid {
+    /// Emits a default lifecycle record of an instrumented call.
+    pub(crate) fn emit_lifecycle<E: Event>(&self, payload: E, at: &LifecycleAt<'_>) -> Uuid {
         if self.inner.disabled {
             return id::next_unkept();
         }
         let key = Key {
             type_id: TypeId::of::<E>(),
-            name,
+            name: at.name,
             is_type_name: false,
             slot: None,
         }
-        .with_slot(slot);
-        let deliver = |route: &Route, shard: usize, payload: E| {
-            route.stats.emitted.incr_in(shard);
-            if !route.wanted() {
-                return id::next_unkept();
-            }
-            let opts = Opts::Lifecycle {
-                links,
-                phase,
-                now,
-                duration,
-            };
-            self.deliver_wanted(payload, opts, name.clone(), route, None)
-        };
+        .with_slot(at.slot);
         let cached = self.inner.with_lent(|lent| match lent.table.get(&key) {
-            Some(route) => Ok(deliver(route, lent.shard, payload)),
+            Some(route) => Ok(self.deliver_lifecycle(payload, at, route, lent.shard)),
             None => Err(payload),
         });
         match cached {
             Ok(id) => id,
-            Err(payload) => deliver(&self.inner.resolve(&key), metrics::shard(), payload),
+            Err(payload) => {
+                let route = self.inner.resolve(&key);
+                self.deliver_lifecycle(payload, at, &route, metrics::shard())
+            }
         }
+    }
+
+    #[inline]
+    fn deliver_lifecycle<E: Event>(
+        &self,
+        payload: E,
+        at: &LifecycleAt<'_>,
+        route: &Route,
+        shard: usize,
+    ) -> Uuid {
+        route.stats.emitted.incr_in(shard);
+        if !route.wanted() {
+            return id::next_unkept();
+        }
+        self.deliver_wanted(payload, Opts::Lifecycle(at), at.name.clone(), route, None)
     }
 
     /// `emit` without options: the common case, kept free of option handling when no
@@ -254,19 +255,14 @@ impl Bus {
         let inner = &*self.inner;
         let (now, id, links, ttl, phase, priority, duration, extra, answer) = match opts {
             Opts::Plain => (None, None, None, None, None, None, None, None, None),
-            Opts::Lifecycle {
-                links,
-                phase,
-                now,
-                duration,
-            } => (
-                Some(now),
+            Opts::Lifecycle(at) => (
+                Some(at.now),
                 None,
-                Some(links),
+                Some(at.links),
                 None,
-                Some(phase),
+                Some(at.phase),
                 None,
-                duration,
+                at.duration,
                 None,
                 None,
             ),

@@ -43,6 +43,7 @@ pub use subscribe::{Pattern, Subscriber, Typed};
 pub use worker::Overflow;
 pub(crate) use worker::SubQueue;
 
+pub(crate) use dispatch::LifecycleAt;
 pub(crate) use emit::EmitOptions;
 pub use routing::RouteSlot;
 pub(crate) use routing::{Key, Route};
