@@ -9,24 +9,78 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::metrics::{self, Stopwatch};
+use super::request::Answer;
 use super::worker::Scheduled;
 use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Key, Route, RouteSlot};
 use crate::context;
-use crate::envelope::{Envelope, ErasedEnvelope, Links, Name, Record};
-use crate::event::{Event, Phase};
+use crate::envelope::{Envelope, ErasedEnvelope, Extra, Links, Name, Record};
+use crate::event::{Event, Phase, Priority};
 use crate::id;
 use crate::id::Stamp;
 use crate::instrument::panic_text;
 use crate::subscription::{Callback, HandlerInput, Subscription};
 
-/// The options of one emission, as `deliver_wanted` takes them.
-enum Opts<'a> {
-    /// `emit`: every option at its default.
-    Plain,
-    /// A default lifecycle record of an instrumented call.
-    Lifecycle(&'a LifecycleAt<'a>),
-    /// Anything else.
-    Full(&'a mut EmitOptions),
+/// The options of one emission, as `deliver_wanted` takes them. Each kind of emission
+/// has its own type, so `deliver_wanted` is compiled once per kind and a plain `emit`
+/// does no option handling at all.
+trait Opts {
+    fn take(self) -> Taken;
+}
+
+/// The options an emission sets (`None`: the default).
+#[derive(Default)]
+struct Taken {
+    now: Option<Stamp>,
+    id: Option<Uuid>,
+    links: Option<Links>,
+    ttl: Option<Duration>,
+    phase: Option<Phase>,
+    priority: Option<Priority>,
+    duration: Option<Duration>,
+    extra: Option<Box<Extra>>,
+    answer: Option<Answer>,
+}
+
+/// `emit`: every option at its default.
+struct Plain;
+
+impl Opts for Plain {
+    #[inline(always)]
+    fn take(self) -> Taken {
+        Taken::default()
+    }
+}
+
+/// A default lifecycle record of an instrumented call.
+impl Opts for &LifecycleAt<'_> {
+    #[inline(always)]
+    fn take(self) -> Taken {
+        Taken {
+            now: Some(self.now),
+            links: Some(self.links),
+            phase: Some(self.phase),
+            duration: self.duration,
+            ..Taken::default()
+        }
+    }
+}
+
+/// Anything else.
+impl Opts for &mut EmitOptions {
+    #[inline(always)]
+    fn take(self) -> Taken {
+        Taken {
+            now: self.now.take(),
+            id: self.id.take(),
+            links: self.links,
+            ttl: self.ttl,
+            phase: self.phase,
+            priority: self.priority,
+            duration: self.duration,
+            extra: self.extra.take(),
+            answer: self.answers.take(),
+        }
+    }
 }
 
 /// Where and when a default lifecycle record of an instrumented call (`Started`,
@@ -111,7 +165,7 @@ impl Bus {
         if !route.wanted() {
             return id::next_unkept();
         }
-        self.deliver_wanted(payload, Opts::Lifecycle(at), at.name.clone(), route, None)
+        self.deliver_wanted(payload, at, at.name.clone(), route, None)
     }
 
     /// `emit` without options: the common case, kept free of option handling when no
@@ -132,7 +186,7 @@ impl Bus {
                     if !route.wanted() {
                         return id::next_unkept();
                     }
-                    self.deliver_wanted(payload, Opts::Plain, name, route, None)
+                    self.deliver_wanted(payload, Plain, name, route, None)
                 }
                 // First emission of this type since subscriptions changed.
                 None => self.dispatch(payload, EmitOptions::default(), None),
@@ -238,46 +292,32 @@ impl Bus {
         if !route.wanted() && opts.answers.is_none() {
             return opts.id.take().unwrap_or_else(id::next_unkept);
         }
-        self.deliver_wanted(payload, Opts::Full(opts), name, route, wait)
+        self.deliver_wanted(payload, opts, name, route, wait)
     }
 
     /// Builds the record and delivers it, with the options `opts` gives (a plain `emit`
     /// and a lifecycle record carry no `EmitOptions` to fill in and drop).
     #[inline(never)]
-    fn deliver_wanted<E: Event>(
+    fn deliver_wanted<E: Event, O: Opts>(
         &self,
         payload: E,
-        opts: Opts<'_>,
+        opts: O,
         name: Name,
         route: &Route,
         mut wait: Option<&mut Waiter>,
     ) -> Uuid {
         let inner = &*self.inner;
-        let (now, id, links, ttl, phase, priority, duration, extra, answer) = match opts {
-            Opts::Plain => (None, None, None, None, None, None, None, None, None),
-            Opts::Lifecycle(at) => (
-                Some(at.now),
-                None,
-                Some(at.links),
-                None,
-                Some(at.phase),
-                None,
-                at.duration,
-                None,
-                None,
-            ),
-            Opts::Full(o) => (
-                o.now.take(),
-                o.id.take(),
-                o.links,
-                o.ttl,
-                o.phase,
-                o.priority,
-                o.duration,
-                o.extra.take(),
-                o.answers.take(),
-            ),
-        };
+        let Taken {
+            now,
+            id,
+            links,
+            ttl,
+            phase,
+            priority,
+            duration,
+            extra,
+            answer,
+        } = opts.take();
         let stamp = now.unwrap_or_else(id::now);
         let (now, ms) = (stamp.system_time(), stamp.millis());
         let id = id.unwrap_or_else(|| id::next_with_ms(ms));
