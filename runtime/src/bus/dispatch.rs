@@ -354,8 +354,9 @@ impl Bus {
                 envelope: &record,
                 record: Some(&record),
             };
-            let failures = self.run_handlers(route, input, handled, &mut wait);
-            self.handle_failures(&record, failures, wait);
+            if let Some(failures) = self.run_handlers(route, input, handled, &mut wait) {
+                self.handle_failures(&record, failures, wait);
+            }
         } else {
             if expired {
                 inner.count_expired(route, wait);
@@ -365,25 +366,24 @@ impl Bus {
                 envelope: &env,
                 record: None,
             };
-            let failures = self.run_handlers(route, input, handled, &mut wait);
-            if !failures.is_empty() {
+            if let Some(failures) = self.run_handlers(route, input, handled, &mut wait) {
                 self.handle_failures(&Record::new(env), failures, wait);
             }
         }
         id
     }
 
-    /// Runs the sync handlers inline and schedules the async ones; returns the failures.
+    /// Runs the sync handlers inline and schedules the async ones; returns the failures,
+    /// if any. `handled` are the links handlers run under (see [`Links::handled`]).
     #[inline]
-    /// `handled` are the links handlers run under (see [`Links::handled`]).
     fn run_handlers(
         &self,
         route: &Route,
         input: HandlerInput<'_>,
         handled: Links,
         wait: &mut Option<&mut Waiter>,
-    ) -> Vec<(Arc<Subscription>, String)> {
-        let mut failures = Vec::new();
+    ) -> Option<Vec<(Arc<Subscription>, String)>> {
+        let mut failures: Option<Vec<_>> = None;
         if route.subs.is_empty() {
             return failures;
         }
@@ -418,7 +418,9 @@ impl Bus {
                             sub.failed.incr_in(shard);
                             inner.counters.failed.incr_in(shard);
                             route.stats.failed.incr_in(shard);
-                            failures.push((sub.clone(), error));
+                            failures
+                                .get_or_insert_with(Vec::new)
+                                .push((sub.clone(), error));
                         }
                     }
                 }
