@@ -3,11 +3,13 @@
 //!
 //! `Uuid::now_v7` reads the clock and takes a global lock for ordering on every call.
 //! Here each thread keeps its own state: the millisecond of the last clock read, a
-//! counter and a random tag fixed for the thread. Ids from one thread are strictly
-//! increasing; ids from different threads never collide (their tags differ) and order
-//! by millisecond. A record that is kept gets the millisecond of its own timestamp; an
-//! emission nothing keeps gets an id without a clock read of its own (see
-//! [`next_unkept`]).
+//! random tag fixed for the thread and a counter starting at a random value (in that
+//! order in the id). Ids from one thread are strictly increasing; ids from different
+//! threads differ by their tags (two threads drawing the same 32-bit tag and meeting on
+//! the same millisecond and counter value is the only way two ids can collide) and
+//! order by millisecond. A record that is kept gets the millisecond of its own
+//! timestamp; an emission nothing keeps gets an id without a clock read of its own
+//! (see [`next_unkept`]).
 //!
 //! [`now`] reads the wall clock for timestamps and durations: on x86-64 Linux from the
 //! time-stamp counter (see [`tsc`]), elsewhere from `clock_gettime`.
@@ -88,10 +90,11 @@ impl Generator {
         self.ms.set(ms);
         let seq = self.seq.get().wrapping_add(1) & ((1 << SEQ_BITS) - 1);
         self.seq.set(seq);
-        // 74 random-ish bits: 42 bits of counter, then the 32-bit thread tag. The top
-        // 12 bits of the counter are `rand_a`; the rest of it and the tag, `rand_b`.
-        let rand_a = seq >> 30;
-        let rand_b = ((seq & ((1 << 30) - 1)) << 32) | tag;
+        // 74 random-ish bits: the 32-bit thread tag, then 42 bits of counter (so that
+        // ids of one thread differ in their last digits). The top 12 bits of the tag
+        // are `rand_a`; the rest of it and the counter, `rand_b`.
+        let rand_a = tag >> 20;
+        let rand_b = ((tag & ((1 << 20) - 1)) << SEQ_BITS) | seq;
         let hi = (ms << 16) | (0x7 << 12) | rand_a;
         let lo = (0b10 << 62) | rand_b;
         Uuid::from_u64_pair(hi, lo)
