@@ -63,6 +63,16 @@ fn bus_with(store: &SqliteStore) -> Bus {
         .unwrap()
 }
 
+/// A bus that keeps records only in `store` (no history).
+fn bus_with_no_history(store: &SqliteStore) -> Bus {
+    Bus::builder()
+        .registered_handlers(false)
+        .history(0)
+        .store(store.clone())
+        .build()
+        .unwrap()
+}
+
 fn ids(records: &[Record]) -> Vec<Uuid> {
     records.iter().map(|r| r.id()).collect()
 }
@@ -263,12 +273,7 @@ async fn a_hundred_thousand_records_from_four_threads_are_all_kept() {
         .queue_capacity(4 * PER_THREAD as usize)
         .open(dir.db())
         .unwrap();
-    let bus = Bus::builder()
-        .registered_handlers(false)
-        .history(0)
-        .store(store.clone())
-        .build()
-        .unwrap();
+    let bus = bus_with_no_history(&store);
     std::thread::scope(|s| {
         for t in 0..4 {
             let bus = &bus;
@@ -361,12 +366,7 @@ async fn a_full_file_counts_its_losses_and_keeps_what_fit() {
         .batch_size(50)
         .open(dir.db())
         .unwrap();
-    let bus = Bus::builder()
-        .registered_handlers(false)
-        .history(0)
-        .store(store.clone())
-        .build()
-        .unwrap();
+    let bus = bus_with_no_history(&store);
     let text = "x".repeat(500);
     for chunk in 0..40 {
         bus.emit_batch((0..100).map(|n| StoreBulk {
@@ -401,12 +401,7 @@ async fn a_full_queue_refuses_and_counts() {
         .queue_capacity(1)
         .open(dir.db())
         .unwrap();
-    let bus = Bus::builder()
-        .registered_handlers(false)
-        .history(0)
-        .store(store.clone())
-        .build()
-        .unwrap();
+    let bus = bus_with_no_history(&store);
     bus.emit_batch((0..20_000).map(|n| StoreTick { n }));
     bus.flush().await;
 
@@ -437,12 +432,7 @@ async fn replay_reads_the_store_across_a_restart() {
 
     // A new process: empty history, the same file.
     let store = SqliteStore::open(dir.db()).unwrap();
-    let bus = Bus::builder()
-        .registered_handlers(false)
-        .history(0)
-        .store(store.clone())
-        .build()
-        .unwrap();
+    let bus = bus_with_no_history(&store);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let s = seen.clone();
     let _sub = bus.subscribe::<StoreTick>(move |ev| {
