@@ -135,17 +135,32 @@ impl Links {
         }
     }
 
+    /// The links the record `id`, emitted in a context with these links, gets: it is
+    /// its own root and correlation when the context has none, and inside a call it is
+    /// caused by the call unless said otherwise.
+    #[inline]
+    pub(crate) fn of_record(self, id: Uuid) -> Links {
+        let id = id.as_u128();
+        let or_id = |v: u128| if v == 0 { id } else { v };
+        Links {
+            parent: self.parent,
+            root: or_id(self.root),
+            correlation: or_id(self.correlation),
+            causation: if self.causation == 0 {
+                self.parent
+            } else {
+                self.causation
+            },
+        }
+    }
+
     /// The links of the closing record of an operation whose started event `started`
     /// has these links: beside it in the tree, caused by it.
     #[inline]
     pub(crate) fn closing(self, started: Uuid) -> Links {
-        let started = started.as_u128();
-        let or_started = |v: u128| if v == 0 { started } else { v };
         Links {
-            parent: self.parent,
-            root: or_started(self.root),
-            correlation: or_started(self.correlation),
-            causation: started,
+            causation: started.as_u128(),
+            ..self.of_record(started)
         }
     }
 
@@ -160,22 +175,15 @@ impl Links {
         }
     }
 
-    /// The links handlers of the record `id`, emitted with these links (or having them),
-    /// run under: their emissions are caused by it, share its correlation, and sit
-    /// beside it in its tree.
+    /// The links handlers of the record `id`, whose links these are, run under: their
+    /// emissions are caused by it, share its correlation, and sit beside it in its tree.
     #[inline]
     pub(crate) fn handled(self, id: Uuid) -> Links {
-        let id = id.as_u128();
-        let or_id = |v: u128| if v == 0 { id } else { v };
         Links {
-            parent: self.parent,
-            root: if self.parent == 0 {
-                0
-            } else {
-                or_id(self.root)
-            },
-            correlation: or_id(self.correlation),
-            causation: id,
+            // Outside any tree, what handlers emit starts trees of its own.
+            root: if self.parent == 0 { 0 } else { self.root },
+            causation: id.as_u128(),
+            ..self
         }
     }
 }
@@ -409,19 +417,7 @@ impl<T: Event> Envelope<T> {
         duration: Option<Duration>,
         extra: Option<Box<Extra>>,
     ) -> Envelope<T> {
-        let id_bits = id.as_u128();
-        let or_id = |v: u128| if v == 0 { id_bits } else { v };
-        let links = Links {
-            parent: links.parent,
-            root: or_id(links.root),
-            correlation: or_id(links.correlation),
-            // Inside a call, a record is caused by the call unless said otherwise.
-            causation: if links.causation == 0 {
-                links.parent
-            } else {
-                links.causation
-            },
-        };
+        let links = links.of_record(id);
         Envelope {
             meta: Meta {
                 type_id: TypeId::of::<T>(),

@@ -133,39 +133,16 @@ impl Bus {
         if self.inner.disabled {
             return id::next_unkept();
         }
-        let key = Key {
-            type_id: TypeId::of::<E>(),
-            name: at.name,
-            is_type_name: false,
-            slot: None,
-        }
-        .with_slot(at.slot);
-        let cached = self.inner.with_lent(|lent| match lent.table.get(&key) {
-            Some(route) => Ok(self.deliver_lifecycle(payload, at, route, lent.shard)),
-            None => Err(payload),
-        });
-        match cached {
-            Ok(id) => id,
-            Err(payload) => {
-                let route = self.inner.resolve(&key);
-                self.deliver_lifecycle(payload, at, &route, metrics::shard())
+        let key = || {
+            Key {
+                type_id: TypeId::of::<E>(),
+                name: at.name,
+                is_type_name: false,
+                slot: None,
             }
-        }
-    }
-
-    #[inline]
-    fn deliver_lifecycle<E: Event>(
-        &self,
-        payload: E,
-        at: &LifecycleAt<'_>,
-        route: &Route,
-        shard: usize,
-    ) -> Uuid {
-        route.stats.emitted.incr_in(shard);
-        if !route.wanted() {
-            return id::next_unkept();
-        }
-        self.deliver_wanted(payload, at, at.name.clone(), route, None)
+            .with_slot(at.slot)
+        };
+        self.emit_routed(payload, key, at)
     }
 
     /// `emit` without options: the common case, kept free of option handling when no
@@ -178,20 +155,51 @@ impl Bus {
         if payload.__herald_record_name().is_some() {
             return self.dispatch(payload, EmitOptions::default(), None);
         }
+        let name = Name::Static(E::NAME);
+        self.emit_routed(payload, || Key::of::<E>(&name, true), Plain)
+    }
+
+    /// Routes a record whose options need no request or wait handling (a plain `emit`, a
+    /// lifecycle record), counts it, and delivers it when anything wants it.
+    #[inline(always)]
+    fn emit_routed<'k, E: Event, O: Opts>(
+        &self,
+        payload: E,
+        key: impl FnOnce() -> Key<'k>,
+        opts: O,
+    ) -> Uuid {
         self.inner.with_lent(|lent| {
-            let name = Name::Static(E::NAME);
-            match lent.table.get(&Key::of::<E>(&name, true)) {
-                Some(route) => {
-                    route.stats.emitted.incr_in(lent.shard);
-                    if !route.wanted() {
-                        return id::next_unkept();
-                    }
-                    self.deliver_wanted(payload, Plain, name, route, None)
-                }
-                // First emission of this type since subscriptions changed.
-                None => self.dispatch(payload, EmitOptions::default(), None),
+            let key = key();
+            match lent.table.get(&key) {
+                Some(route) => self.deliver_counted(payload, key.name, opts, route, lent.shard),
+                None => self.emit_resolving(payload, &key, opts),
             }
         })
+    }
+
+    /// [`Bus::emit_routed`] for the first emission of a key since subscriptions changed.
+    #[cold]
+    #[inline(never)]
+    fn emit_resolving<E: Event, O: Opts>(&self, payload: E, key: &Key<'_>, opts: O) -> Uuid {
+        let route = self.inner.resolve(key);
+        self.deliver_counted(payload, key.name, opts, &route, metrics::shard())
+    }
+
+    /// Counts an emission on `route` and delivers it when anything wants it.
+    #[inline(always)]
+    fn deliver_counted<E: Event, O: Opts>(
+        &self,
+        payload: E,
+        name: &Name,
+        opts: O,
+        route: &Route,
+        shard: usize,
+    ) -> Uuid {
+        route.stats.emitted.incr_in(shard);
+        if !route.wanted() {
+            return id::next_unkept();
+        }
+        self.deliver_wanted(payload, opts, name.clone(), route, None)
     }
 
     #[inline]
@@ -324,7 +332,6 @@ impl Bus {
         let links = links.unwrap_or_else(context::current_links);
         let expires_at = ttl.or(E::TTL).and_then(|ttl| now.checked_add(ttl));
         let expired = expires_at.is_some_and(|at| at <= now);
-        let handled = links.handled(id);
         let priority = priority.unwrap_or_default();
         let env = Envelope::emitted(
             payload,
@@ -338,6 +345,7 @@ impl Bus {
             duration,
             extra,
         );
+        let handled = env.meta.links.handled(id);
         if route.needs_record || answer.is_some() {
             let record = Record::new(env);
             if route.keep {

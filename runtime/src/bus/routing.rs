@@ -80,6 +80,12 @@ impl RouteSlot {
     }
 }
 
+/// The `by_address` key of a static name: its address and length, with the type.
+#[inline(always)]
+fn address_key(name: &'static str, type_id: TypeId) -> (usize, usize, TypeId) {
+    (name.as_ptr() as usize, name.len(), type_id)
+}
+
 /// What a record is routed by: its payload type and its name.
 #[derive(Clone, Copy)]
 pub(crate) struct Key<'a> {
@@ -190,21 +196,13 @@ impl RoutingTable {
     /// The cached route of `key`.
     #[inline(always)]
     pub(crate) fn get(&self, key: &Key<'_>) -> Option<&Arc<Route>> {
-        let Key {
-            type_id,
-            name,
-            is_type_name,
-            slot,
-        } = *key;
-        if let Some(i) = slot {
+        if let Some(i) = key.slot {
             return self.slotted.get(i)?.as_ref();
         }
-        match name {
-            _ if is_type_name => self.typed.get(&type_id),
-            Name::Static(s) => self
-                .by_address
-                .get(&(s.as_ptr() as usize, s.len(), type_id)),
-            Name::Shared(_) => self.named.get(name.as_str())?.get(&type_id),
+        match key.name {
+            _ if key.is_type_name => self.typed.get(&key.type_id),
+            Name::Static(s) => self.by_address.get(&address_key(s, key.type_id)),
+            name @ Name::Shared(_) => self.named.get(name.as_str())?.get(&key.type_id),
         }
     }
 
@@ -226,35 +224,28 @@ impl RoutingTable {
 
     /// A copy with `route` cached, or `None` when the cache for dynamic names is full.
     pub(crate) fn with_route(&self, key: &Key<'_>, route: Arc<Route>) -> Option<RoutingTable> {
-        let Key {
-            type_id,
-            name,
-            is_type_name,
-            slot,
-        } = *key;
         let mut next = self.clone();
-        if let Some(i) = slot {
+        if let Some(i) = key.slot {
             if next.slotted.len() <= i {
                 next.slotted.resize(i + 1, None);
             }
             next.slotted[i] = Some(route);
-        } else if is_type_name {
-            next.typed.insert(type_id, route);
+        } else if key.is_type_name {
+            next.typed.insert(key.type_id, route);
         } else {
             if next.named_count >= MAX_CACHED_NAMES {
                 return None;
             }
             next.named_count += 1;
-            match name {
+            match key.name {
                 Name::Static(s) => {
-                    next.by_address
-                        .insert((s.as_ptr() as usize, s.len(), type_id), route);
+                    next.by_address.insert(address_key(s, key.type_id), route);
                 }
-                Name::Shared(_) => {
+                name @ Name::Shared(_) => {
                     next.named
                         .entry(name.clone())
                         .or_default()
-                        .insert(type_id, route);
+                        .insert(key.type_id, route);
                 }
             }
         }
