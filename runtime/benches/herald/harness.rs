@@ -69,23 +69,7 @@ impl Harness {
             return;
         }
         let (warm, samples, per_sample) = self.sample_plan();
-        // Warm up and find a batch size that takes about `per_sample`.
-        let mut n: u64 = 1;
-        let start = Instant::now();
-        loop {
-            let t = Instant::now();
-            f(black_box(n));
-            let took = t.elapsed();
-            if took >= per_sample / 4 || n >= 1 << 30 {
-                if start.elapsed() >= warm {
-                    let scale = per_sample.as_secs_f64() / took.as_secs_f64().max(1e-9);
-                    n = ((n as f64) * scale).max(1.0) as u64;
-                    break;
-                }
-            } else {
-                n *= 2;
-            }
-        }
+        let n = calibrate(&mut f, warm, per_sample);
         let mut per_op: Vec<f64> = (0..samples)
             .map(|_| {
                 let t = Instant::now();
@@ -94,6 +78,36 @@ impl Harness {
             })
             .collect();
         self.record(group, name, &mut per_op);
+    }
+
+    /// Measures several rows side by side: their samples alternate, so a change in the
+    /// machine's speed during the run moves every row alike and their ratios hold.
+    /// Each row's `f(n)` performs `n` operations.
+    pub fn bench_side_by_side(
+        &mut self,
+        group: &'static str,
+        rows: &mut [(&'static str, &mut dyn FnMut(u64))],
+    ) {
+        if !rows.iter().any(|(name, _)| self.wants(group, name)) {
+            return;
+        }
+        let (warm, samples, per_sample) = self.sample_plan();
+        let warm_each = warm / rows.len() as u32;
+        let batches: Vec<u64> = rows
+            .iter_mut()
+            .map(|(_, f)| calibrate(&mut **f, warm_each, per_sample))
+            .collect();
+        let mut per_op = vec![Vec::with_capacity(samples); rows.len()];
+        for _ in 0..samples {
+            for ((_, f), (&n, out)) in rows.iter_mut().zip(batches.iter().zip(&mut per_op)) {
+                let t = Instant::now();
+                f(black_box(n));
+                out.push(t.elapsed().as_nanos() as f64 / n as f64);
+            }
+        }
+        for ((name, _), mut samples) in rows.iter().zip(per_op) {
+            self.record(group, *name, &mut samples);
+        }
     }
 
     /// Records a row measured by hand (throughput runs).
@@ -137,6 +151,25 @@ impl Harness {
                 "| {} | {} | {:.1} | {:.1} .. {:.1} |",
                 r.group, r.name, r.median_ns, r.low_ns, r.high_ns
             );
+        }
+    }
+}
+
+/// Warms `f` up for `warm` and returns how many calls take about `per_sample`.
+fn calibrate(f: &mut dyn FnMut(u64), warm: Duration, per_sample: Duration) -> u64 {
+    let mut n: u64 = 1;
+    let start = Instant::now();
+    loop {
+        let t = Instant::now();
+        f(black_box(n));
+        let took = t.elapsed();
+        if took >= per_sample / 4 || n >= 1 << 30 {
+            if start.elapsed() >= warm {
+                let scale = per_sample.as_secs_f64() / took.as_secs_f64().max(1e-9);
+                return ((n as f64) * scale).max(1.0) as u64;
+            }
+        } else {
+            n *= 2;
         }
     }
 }
