@@ -577,8 +577,8 @@ fn threads(h: &mut Harness) {
     };
     run(1);
     let samples = if h.quick() { 3 } else { 9 };
-    let mut one: Vec<f64> = (0..samples).map(|_| run(1)).collect();
-    let mut two: Vec<f64> = (0..samples).map(|_| run(2)).collect();
+    // Alternated, so that a change in the machine's load moves both alike.
+    let (mut one, mut two): (Vec<f64>, Vec<f64>) = (0..samples).map(|_| (run(1), run(2))).unzip();
     h.record(
         "threads",
         "emit, 1 handler, 1 thread (wall ns per event)",
@@ -628,8 +628,8 @@ fn metrics_rows(h: &mut Harness) {
         start.elapsed().as_nanos() as f64 / per_thread as f64
     };
     let samples = if h.quick() { 3 } else { 9 };
-    let mut one: Vec<f64> = (0..samples).map(|_| run(1)).collect();
-    let mut two: Vec<f64> = (0..samples).map(|_| run(2)).collect();
+    // Alternated, so that a change in the machine's load moves both alike.
+    let (mut one, mut two): (Vec<f64>, Vec<f64>) = (0..samples).map(|_| (run(1), run(2))).unzip();
     h.record(
         "metrics",
         "LatencyHistogram::record, 1 thread (wall ns per record per thread)",
