@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use uuid::Uuid;
 
 use crate::event::{EntityRef, Event, Kind, Phase, Priority};
+use crate::id::Stamp;
 
 /// A record name: the type's `NAME`, or a name chosen per emission (lifecycle events).
 #[derive(Clone)]
@@ -201,12 +202,15 @@ pub(crate) struct Meta {
     pub(crate) version: u32,
     pub(crate) kind: Kind,
     pub(crate) phase: Phase,
-    pub(crate) timestamp: SystemTime,
+    /// When it was emitted, kept as read from the clock ([`Envelope::timestamp`] turns
+    /// it into a `SystemTime`).
+    pub(crate) timestamp: Stamp,
     /// Parent, root, correlation and causation. Root and correlation are always set
     /// (a record emitted outside any call is its own root); a nil id reads as none.
     pub(crate) links: Links,
     pub(crate) priority: Priority,
-    pub(crate) expires_at: Option<SystemTime>,
+    /// When it stops being delivered; none past the year 2554, the end of a [`Stamp`].
+    pub(crate) expires_at: Option<Stamp>,
     pub(crate) duration: Option<Duration>,
     /// Metadata most emissions do not set, boxed so the common path stays small.
     pub(crate) extra: Option<Box<Extra>>,
@@ -237,7 +241,7 @@ impl Meta {
         version: u32,
         kind: Kind,
         phase: Phase,
-        timestamp: SystemTime,
+        timestamp: Stamp,
     ) -> Meta {
         Meta {
             type_id: TypeId::of::<()>(),
@@ -328,7 +332,7 @@ impl<T: ?Sized> Envelope<T> {
     /// time-stamp counter on x86-64 Linux when the kernel keeps time with it (a reading
     /// stays within a few microseconds of `SystemTime::now`).
     pub fn timestamp(&self) -> SystemTime {
-        self.meta.timestamp
+        self.meta.timestamp.system_time()
     }
     /// The event that was current in the nesting context when this one was emitted.
     pub fn parent_id(&self) -> Option<Uuid> {
@@ -372,11 +376,11 @@ impl<T: ?Sized> Envelope<T> {
     }
     /// When it stops being delivered.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.meta.expires_at
+        self.meta.expires_at.map(Stamp::system_time)
     }
     /// Whether it has expired at `now`.
     pub fn is_expired_at(&self, now: SystemTime) -> bool {
-        self.meta.expires_at.is_some_and(|at| at <= now)
+        self.expires_at().is_some_and(|at| at <= now)
     }
     /// How long the operation took (completed, failed and cancelled lifecycle events).
     pub fn duration(&self) -> Option<Duration> {
@@ -410,10 +414,10 @@ impl<T: Event> Envelope<T> {
         id: Uuid,
         name: Name,
         phase: Phase,
-        timestamp: SystemTime,
+        timestamp: Stamp,
         links: Links,
         priority: Priority,
-        expires_at: Option<SystemTime>,
+        expires_at: Option<Stamp>,
         duration: Option<Duration>,
         extra: Option<Box<Extra>>,
     ) -> Envelope<T> {

@@ -147,6 +147,22 @@ impl Stamp {
         self.0 / 1_000_000
     }
 
+    /// `t`, when it lies between the Unix epoch and the year 2554 (what nanoseconds in
+    /// a `u64` reach).
+    pub(crate) fn from_system_time(t: SystemTime) -> Option<Stamp> {
+        let d = t.duration_since(UNIX_EPOCH).ok()?;
+        u64::try_from(d.as_nanos()).ok().map(Stamp)
+    }
+
+    /// `self + d`, when it is in range.
+    #[inline]
+    pub(crate) fn checked_add(self, d: std::time::Duration) -> Option<Stamp> {
+        u64::try_from(d.as_nanos())
+            .ok()
+            .and_then(|n| self.0.checked_add(n))
+            .map(Stamp)
+    }
+
     /// Time from `earlier` to `self` (zero if the clock went backwards).
     #[inline]
     pub(crate) fn since(self, earlier: Stamp) -> std::time::Duration {

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::envelope::{Extra, Links, Meta, Name, Record};
 use crate::error::DecodeError;
 use crate::event::{EntityRef, Kind, Phase, Priority};
+use crate::id::Stamp;
 use crate::time_fmt::{format_rfc3339, parse_rfc3339};
 
 #[derive(Serialize, Deserialize)]
@@ -70,7 +71,7 @@ impl Record {
             version: m.version,
             kind: m.kind,
             phase: m.phase,
-            timestamp: format_rfc3339(m.timestamp),
+            timestamp: format_rfc3339(m.timestamp.system_time()),
             parent_id: m.links.parent(),
             root_id: m.links.root_id(),
             correlation_id: m.links.correlation_id(),
@@ -81,7 +82,7 @@ impl Record {
             source: self.source().map(str::to_owned),
             target: self.target().map(str::to_owned),
             priority: m.priority,
-            expires_at: m.expires_at.map(format_rfc3339),
+            expires_at: m.expires_at.map(|t| format_rfc3339(t.system_time())),
             duration_ns: m
                 .duration
                 .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
@@ -125,12 +126,17 @@ pub(crate) fn decode(json: &str) -> Result<Record, DecodeError> {
     let wire = Wire::read(json)?;
     let descriptor = crate::registry::descriptor(&wire.event)
         .ok_or_else(|| DecodeError::UnknownName(wire.event.clone()))?;
-    let timestamp = wire.timestamp()?;
+    let timestamp = Stamp::from_system_time(wire.timestamp()?).ok_or_else(|| {
+        DecodeError::Malformed(format!(
+            "timestamp `{}` is before 1970 or after 2554",
+            wire.timestamp
+        ))
+    })?;
     let expires_at = match &wire.expires_at {
-        Some(s) => Some(
-            parse_rfc3339(s)
-                .ok_or_else(|| DecodeError::Malformed(format!("bad expires_at `{s}`")))?,
-        ),
+        // An expiry past 2554 never comes: it reads as none, like a ttl that overflows.
+        Some(s) => parse_rfc3339(s)
+            .ok_or_else(|| DecodeError::Malformed(format!("bad expires_at `{s}`")))
+            .map(Stamp::from_system_time)?,
         None => None,
     };
     let mut payload = wire.payload;

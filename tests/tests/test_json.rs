@@ -347,12 +347,29 @@ fn malformed_input_is_a_malformed_error() {
         Err(DecodeError::Malformed(_))
     ));
 
+    // Timestamps are kept in nanoseconds since 1970 (up to the year 2554).
+    let mut far_time = json_of(order());
+    far_time["timestamp"] = json!("3000-01-01T00:00:00.000000000Z");
+    match decode_value(&far_time) {
+        Err(DecodeError::Malformed(reason)) => assert!(reason.contains("3000-01-01"), "{reason}"),
+        other => panic!("a timestamp in 3000 gave {other:?}"),
+    }
+
     let mut bad_phase = json_of(order());
     bad_phase["phase"] = json!("sleeping");
     assert!(matches!(
         decode_value(&bad_phase),
         Err(DecodeError::Malformed(_))
     ));
+}
+
+#[test]
+fn an_expiry_past_2554_never_comes() {
+    let mut value = json_of(order());
+    value["expires_at"] = json!("3000-01-01T00:00:00.000000000Z");
+    let record = decode_value(&value).expect("decodes");
+    assert_eq!(record.expires_at(), None);
+    assert!(!record.is_expired_at(std::time::SystemTime::now()));
 }
 
 #[test]

@@ -326,9 +326,8 @@ impl Bus {
             extra,
             answer,
         } = opts.take();
-        let stamp = now.unwrap_or_else(id::now);
-        let (now, ms) = (stamp.system_time(), stamp.millis());
-        let id = id.unwrap_or_else(|| id::next_with_ms(ms));
+        let now = now.unwrap_or_else(id::now);
+        let id = id.unwrap_or_else(|| id::next_with_ms(now.millis()));
         let links = links.unwrap_or_else(context::current_links);
         let expires_at = ttl.or(E::TTL).and_then(|ttl| now.checked_add(ttl));
         let expired = expires_at.is_some_and(|at| at <= now);

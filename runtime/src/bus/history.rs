@@ -538,7 +538,6 @@ impl fmt::Display for Tree {
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
-    use std::time::SystemTime;
 
     use super::*;
     use crate::envelope::{Envelope, Links, Meta, Name};
@@ -557,7 +556,7 @@ mod tests {
             1,
             Default::default(),
             Default::default(),
-            SystemTime::now(),
+            crate::id::now(),
         );
         let parent = (root != n).then(|| id(root));
         meta.links = Links::new(parent, Some(id(root)), Some(id(root)), parent);

@@ -4,7 +4,6 @@ use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -283,7 +282,7 @@ fn rejected_record(reason: &str, incoming: &Incoming<'_>) -> Record {
         RejectedEntry::VERSION,
         RejectedEntry::KIND,
         RejectedEntry::PHASE.unwrap_or_default(),
-        SystemTime::now(),
+        crate::id::now(),
     );
     let payload = RejectedEntry {
         reason: reason.to_owned(),
