@@ -213,7 +213,42 @@ pub(crate) struct Meta {
     pub(crate) expires_at: Option<Stamp>,
     pub(crate) duration: Option<Duration>,
     /// Metadata most emissions do not set, boxed so the common path stays small.
-    pub(crate) extra: Option<Box<Extra>>,
+    pub(crate) extra: Extras,
+}
+
+/// A record's [`Extra`], when it has any: an `Option<Box<Extra>>` whose drop checks for
+/// none inline (the drop of an `Extra` itself is large, and most records have none).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extras(pub(crate) Option<Box<Extra>>);
+
+impl Drop for Extras {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some(extra) = self.0.take() {
+            drop_extra(extra);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_extra(extra: Box<Extra>) {
+    drop(extra);
+}
+
+impl std::ops::Deref for Extras {
+    type Target = Option<Box<Extra>>;
+    #[inline]
+    fn deref(&self) -> &Option<Box<Extra>> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Extras {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Option<Box<Extra>> {
+        &mut self.0
+    }
 }
 
 /// The optional metadata of a record.
@@ -256,7 +291,7 @@ impl Meta {
             priority: Priority::Normal,
             expires_at: None,
             duration: None,
-            extra: None,
+            extra: Extras(None),
         }
     }
 
@@ -436,7 +471,7 @@ impl<T: Event> Envelope<T> {
                 priority,
                 expires_at,
                 duration,
-                extra,
+                extra: Extras(extra),
             },
             payload,
         }

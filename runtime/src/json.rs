@@ -191,7 +191,7 @@ pub(crate) fn decode(json: &str) -> Result<Record, DecodeError> {
         && extra.source.is_none()
         && extra.target.is_none()
         && extra.labels.is_empty();
-    meta.extra = (!is_empty).then(|| Box::new(extra));
+    *meta.extra = (!is_empty).then(|| Box::new(extra));
     (descriptor.decode)(DecodedMeta(meta), payload).map_err(|reason| DecodeError::Payload {
         name: descriptor.name.to_owned(),
         reason,
