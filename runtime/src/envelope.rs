@@ -409,7 +409,8 @@ impl<T: ?Sized> Envelope<T> {
     pub fn priority(&self) -> Priority {
         self.meta.priority
     }
-    /// When it stops being delivered.
+    /// When it stops being delivered (none when it never expires; an expiry past the
+    /// year 2554 counts as never).
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.meta.expires_at.map(Stamp::system_time)
     }

@@ -81,6 +81,10 @@
 //!   keeps the entry's text.
 //! - Handlers of a `query` may return `R`, `Option<R>` or `Result<R, E>` (checked at
 //!   compile time); [`Bus::request`] needs `R: Clone` to hand the response back.
+//! - Timestamps and expiries are kept as nanoseconds since 1970, which reach the year
+//!   2554: decoding a record stamped outside that range is a
+//!   [`DecodeError::Malformed`](error::DecodeError::Malformed), and an expiry past it (a
+//!   ttl of centuries) reads as none: the record never expires.
 
 #![warn(missing_docs)]
 

@@ -113,14 +113,13 @@ impl History {
 
     /// The records of `root`'s tree, oldest first.
     fn chain(&self, root: Uuid) -> impl DoubleEndedIterator<Item = &Record> {
-        let mut seqs = Vec::new();
+        let mut records = Vec::new();
         let mut seq = self.by_root.get(&root).map_or(NONE, |c| c.first);
         while let Some(slot) = self.slot(seq) {
-            seqs.push(seq);
+            records.push(&slot.record);
             seq = slot.next;
         }
-        seqs.into_iter()
-            .filter_map(|seq| self.slot(seq).map(|s| &s.record))
+        records.into_iter()
     }
 
     pub(crate) fn all(&self) -> Vec<Record> {
