@@ -96,6 +96,13 @@ pub(crate) struct LifecycleAt<'a> {
     pub(crate) duration: Option<Duration>,
 }
 
+/// A record being delivered: shared when anything keeps it or a handler needs a
+/// [`Record`], else only the envelope (no allocation).
+enum Held<E: Event> {
+    Envelope(Envelope<E>),
+    Record(Record),
+}
+
 /// Collects what `emit_and_wait` needs to report.
 #[derive(Default)]
 pub(crate) struct Waiter {
@@ -345,7 +352,7 @@ impl Bus {
             extra,
         );
         let handled = env.meta.links.handled(id);
-        if route.needs_record || answer.is_some() {
+        let held = if route.needs_record || answer.is_some() {
             let record = Record::new(env);
             if route.keep {
                 inner.keep(&record);
@@ -353,36 +360,38 @@ impl Bus {
             if let Some(answer) = answer {
                 answer.send(&record);
             }
-            if expired {
-                inner.count_expired(route, wait);
-                return id;
-            }
-            let input = HandlerInput {
-                envelope: &record,
-                record: Some(&record),
-            };
-            if let Some(failures) = self.run_handlers(route, input, handled, &mut wait) {
-                self.handle_failures(&record, failures, wait);
-            }
+            Held::Record(record)
         } else {
-            if expired {
-                inner.count_expired(route, wait);
-                return id;
-            }
-            let input = HandlerInput {
-                envelope: &env,
+            Held::Envelope(env)
+        };
+        if expired {
+            inner.count_expired(route, wait);
+            return id;
+        }
+        // One call site, so that `run_handlers` is inlined here.
+        let input = match &held {
+            Held::Record(record) => HandlerInput {
+                envelope: record,
+                record: Some(record),
+            },
+            Held::Envelope(env) => HandlerInput {
+                envelope: env,
                 record: None,
+            },
+        };
+        if let Some(failures) = self.run_handlers(route, input, handled, &mut wait) {
+            let record = match held {
+                Held::Record(record) => record,
+                Held::Envelope(env) => Record::new(env),
             };
-            if let Some(failures) = self.run_handlers(route, input, handled, &mut wait) {
-                self.handle_failures(&Record::new(env), failures, wait);
-            }
+            self.handle_failures(&record, failures, wait);
         }
         id
     }
 
     /// Runs the sync handlers inline and schedules the async ones; returns the failures,
     /// if any. `handled` are the links handlers run under (see [`Links::handled`]).
-    #[inline]
+    #[inline(always)]
     fn run_handlers(
         &self,
         route: &Route,

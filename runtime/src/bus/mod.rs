@@ -515,6 +515,7 @@ impl Bus {
     }
 
     /// The epoch of the current routing table (changes when subscriptions change).
+    #[inline]
     pub(crate) fn epoch(&self) -> u64 {
         self.inner.epoch.load(Ordering::Acquire)
     }
@@ -555,19 +556,26 @@ impl Inner {
             let shard = c.shard();
             (c.lend(self, version), shard, std::ptr::from_ref(c))
         });
-        match lent {
+        // `f` is called in one place only, so that it is inlined here.
+        let fallback;
+        let (lent, _release) = match lent {
             Ok((table, shard, cache)) => {
-                let _release = Release(cache);
-                // SAFETY: the cache keeps the table alive until `_release` drops.
+                // SAFETY: the cache keeps the table alive until `_release` drops, after
+                // `f` returns.
                 let table = unsafe { &*table };
-                f(Lent { table, shard })
+                (Lent { table, shard }, Some(Release(cache)))
             }
             // The thread is exiting and its cache is gone.
-            Err(_) => f(Lent {
-                table: &self.table.load_full(),
-                shard: metrics::SHARED,
-            }),
-        }
+            Err(_) => {
+                fallback = self.table.load_full();
+                let lent = Lent {
+                    table: &fallback,
+                    shard: metrics::SHARED,
+                };
+                (lent, None)
+            }
+        };
+        f(lent)
     }
 
     fn remove_subscription(&self, name: &str) -> bool {
