@@ -126,15 +126,29 @@ pub(crate) fn enter_handler<'a>(bus: &'a Bus, links: &'a Links) -> HandlerGuard<
 /// else the global one.
 #[inline]
 pub(crate) fn with_current_bus<R>(f: impl FnOnce(&Bus) -> R) -> R {
-    let ptr = CONTEXT.with(|c| c.bus.get());
-    if ptr.is_null() {
-        f(crate::bus::global())
-    } else {
-        // SAFETY: the pointer was installed by `enter_bus` from a `&Bus` whose borrow
-        // outlives the `BusGuard`, and the guard restores the previous value when it
-        // drops; guards are never leaked (they are only held as locals in this crate).
-        f(unsafe { &*ptr })
-    }
+    with_bus_or_current(None, f)
+}
+
+/// Runs `f` with `bus` when given, else with the current bus (see
+/// [`with_current_bus`]). `f` is called in one place, so that it is inlined.
+#[inline(always)]
+pub(crate) fn with_bus_or_current<R>(bus: Option<&Bus>, f: impl FnOnce(&Bus) -> R) -> R {
+    let bus = match bus {
+        Some(bus) => bus,
+        None => {
+            let ptr = CONTEXT.with(|c| c.bus.get());
+            if ptr.is_null() {
+                crate::bus::global()
+            } else {
+                // SAFETY: the pointer was installed by `enter_bus` from a `&Bus` whose
+                // borrow outlives the `BusGuard`, and the guard restores the previous
+                // value when it drops; guards are never leaked (they are only held as
+                // locals in this crate).
+                unsafe { &*ptr }
+            }
+        }
+    };
+    f(bus)
 }
 
 /// A clone of the current bus, or `None` when it is the global one.

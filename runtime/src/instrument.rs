@@ -119,7 +119,25 @@ impl SiteNames {
 /// A site's names, borrowed for the program's life or owned by one call.
 enum NamesRef {
     Static(&'static SiteNames),
-    Owned(Box<SiteNames>),
+    /// Dropped by `NamesRef`'s own `Drop`, out of line: calls of a site's own names
+    /// (nearly all) drop nothing and should not call a function to find that out.
+    Owned(std::mem::ManuallyDrop<Box<SiteNames>>),
+}
+
+impl Drop for NamesRef {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let NamesRef::Owned(names) = self {
+            // SAFETY: the names are taken once, here, and never used again.
+            drop_names(unsafe { std::mem::ManuallyDrop::take(names) });
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_names(names: Box<SiteNames>) {
+    drop(names);
 }
 
 impl NamesRef {
@@ -194,7 +212,10 @@ impl Site {
             NamesRef::Static(cached)
         } else {
             // A blanket impl: one site, several `Self` types.
-            NamesRef::Owned(Box::new(SiteNames::owned(ty, self.method_op(ty))))
+            NamesRef::Owned(std::mem::ManuallyDrop::new(Box::new(SiteNames::owned(
+                ty,
+                self.method_op(ty),
+            ))))
         }
     }
 
@@ -500,11 +521,12 @@ impl CallState {
                 },
             ),
         };
-        match &self.bus {
-            CloseOn::Current => context::with_current_bus(emit),
-            CloseOn::Pinned(Some(bus)) => emit(bus),
-            CloseOn::Pinned(None) => emit(crate::bus::global()),
+        let pinned = match &self.bus {
+            CloseOn::Current => None,
+            CloseOn::Pinned(Some(bus)) => Some(bus),
+            CloseOn::Pinned(None) => Some(crate::bus::global()),
         };
+        context::with_bus_or_current(pinned, emit);
     }
 }
 

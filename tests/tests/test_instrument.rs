@@ -152,6 +152,60 @@ async fn operation_names_follow_the_receiver_type_or_the_fn_name() {
     );
 }
 
+/// One method, instrumented once, for every type: its operation name follows `Self`.
+pub trait Describe {
+    fn describe(&self) -> String;
+}
+
+pub struct Invoice;
+pub struct Shipment;
+
+pub trait Labelled {
+    const LABEL: &'static str;
+}
+
+impl Labelled for Invoice {
+    const LABEL: &'static str = "invoice";
+}
+
+impl Labelled for Shipment {
+    const LABEL: &'static str = "shipment";
+}
+
+impl<T: Labelled> Describe for T {
+    #[instrument_events]
+    fn describe(&self) -> String {
+        T::LABEL.to_owned()
+    }
+}
+
+#[test]
+fn a_blanket_impl_names_each_call_after_its_own_type() {
+    let bus = private_bus();
+    herald::with_bus(&bus, || {
+        // The first type's names are kept for the site; the others are made per call.
+        for _ in 0..2 {
+            assert_eq!(Invoice.describe(), "invoice");
+            assert_eq!(Shipment.describe(), "shipment");
+        }
+    });
+    let names: Vec<String> = bus.history().iter().map(|r| r.name().to_owned()).collect();
+    assert_eq!(
+        names,
+        [
+            "invoice.describe.started",
+            "invoice.describe.completed",
+            "shipment.describe.started",
+            "shipment.describe.completed",
+        ]
+        .repeat(2)
+    );
+    let shipment = bus.query(&herald::Filter::new().name("shipment.describe.completed"));
+    assert_eq!(shipment.len(), 2);
+    let completed = shipment[1].downcast_ref::<herald::Completed>().unwrap();
+    assert_eq!(completed.operation, "shipment.describe");
+}
+
 // ---- args and ret --------------------------------------------------------------------
 
 #[instrument_events(args)]
