@@ -147,6 +147,43 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountingLayer {
     }
 }
 
+/// A `tracing` layer that times each span from creation to close and adds the time up:
+/// the peer of a herald handler on `Completed` that reads its `duration`.
+struct TimingLayer(Arc<AtomicU64>);
+
+struct SpanStart(Instant);
+
+impl<S> tracing_subscriber::Layer<S> for TimingLayer
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        _attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(SpanStart(Instant::now()));
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if let Some(start) = ctx
+            .span(&id)
+            .and_then(|span| span.extensions().get::<SpanStart>().map(|s| s.0))
+        {
+            self.0
+                .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+fn timing_dispatch(total: &Arc<AtomicU64>) -> tracing::Dispatch {
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing::Dispatch::new(tracing_subscriber::registry().with(TimingLayer(total.clone())))
+}
+
 fn tracing_dispatch() -> (tracing::Dispatch, Arc<AtomicU64>) {
     use tracing_subscriber::layer::SubscriberExt;
     let count = Arc::new(AtomicU64::new(0));
@@ -349,6 +386,8 @@ fn instrument(h: &mut Harness) {
         };
     }
     let no_tracing = tracing::Dispatch::none();
+    let timed_total = Arc::new(AtomicU64::new(0));
+    let timing = timing_dispatch(&timed_total);
     h.bench_side_by_side(
         "instrument",
         &mut [
@@ -370,6 +409,10 @@ fn instrument(h: &mut Harness) {
             (
                 "tracing three-level nesting, registry + layer",
                 traced_with!(dispatch, traced1),
+            ),
+            (
+                "tracing::instrument, registry + a layer timing each span",
+                traced_with!(timing, traced),
             ),
             (
                 "tracing::instrument, no subscriber",
@@ -414,6 +457,7 @@ fn instrument(h: &mut Harness) {
     black_box((
         completed.load(Ordering::Relaxed),
         closed.load(Ordering::Relaxed),
+        timed_total.load(Ordering::Relaxed),
     ));
 }
 
@@ -897,6 +941,12 @@ fn main() {
         ),
     ) {
         println!("- instrumented call, 1 subscriber: {inst:.1} ns vs tracing {tr:.1} ns = {:.2}x; target <= 1x", inst / tr);
+        if let Some(timed) = r(
+            "instrument",
+            "tracing::instrument, registry + a layer timing each span",
+        ) {
+            println!("  (herald times each call for its `duration`; against a tracing layer that times each span too: {timed:.1} ns = {:.2}x)", inst / timed);
+        }
     }
     if let (Some(p), Some(one)) = (
         r("emit", "1 typed handler + 1,000 non-matching patterns"),

@@ -339,21 +339,24 @@ impl Bus {
         let expires_at = ttl.or(E::TTL).and_then(|ttl| now.checked_add(ttl));
         let expired = expires_at.is_some_and(|at| at <= now);
         let priority = priority.unwrap_or_default();
-        let env = Envelope::emitted(
-            payload,
-            id,
-            name,
-            phase.or(E::PHASE).unwrap_or_default(),
-            now,
-            links,
-            priority,
-            expires_at,
-            duration,
-            extra,
-        );
-        let handled = env.meta.links.handled(id);
+        // Built where it lives: in the record's allocation, or in `Held` (no move).
+        let envelope = move || {
+            Envelope::emitted(
+                payload,
+                id,
+                name,
+                phase.or(E::PHASE).unwrap_or_default(),
+                now,
+                links,
+                priority,
+                expires_at,
+                duration,
+                extra,
+            )
+        };
+        let handled = links.of_record(id).handled(id);
         let held = if route.needs_record || answer.is_some() {
-            let record = Record::new(env);
+            let record = Record::new(envelope());
             if route.keep {
                 inner.keep(&record);
             }
@@ -362,7 +365,7 @@ impl Bus {
             }
             Held::Record(record)
         } else {
-            Held::Envelope(env)
+            Held::Envelope(envelope())
         };
         if expired {
             inner.count_expired(route, wait);
