@@ -24,6 +24,8 @@ use crate::subscription::{Callback, HandlerInput, Subscription};
 /// has its own type, so `deliver_wanted` is compiled once per kind and a plain `emit`
 /// does no option handling at all.
 trait Opts {
+    /// Route with [`Inner::with_lent_outlined`] (see there).
+    const OUTLINE_ROUTE: bool = false;
     fn take(self) -> Taken;
 }
 
@@ -53,6 +55,7 @@ impl Opts for Plain {
 
 /// A default lifecycle record of an instrumented call.
 impl Opts for &LifecycleAt<'_> {
+    const OUTLINE_ROUTE: bool = true;
     #[inline(always)]
     fn take(self) -> Taken {
         Taken {
@@ -175,13 +178,18 @@ impl Bus {
         key: impl FnOnce() -> Key<'k>,
         opts: O,
     ) -> Uuid {
-        self.inner.with_lent(|lent| {
+        let route = |lent: super::Lent<'_>| {
             let key = key();
             match lent.table.get(&key) {
                 Some(route) => self.deliver_counted(payload, key.name, opts, route, lent.shard),
                 None => self.emit_resolving(payload, &key, opts),
             }
-        })
+        };
+        if O::OUTLINE_ROUTE {
+            self.inner.with_lent_outlined(route)
+        } else {
+            self.inner.with_lent(route)
+        }
     }
 
     /// [`Bus::emit_routed`] for the first emission of a key since subscriptions changed.
