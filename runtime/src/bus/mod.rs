@@ -549,13 +549,7 @@ impl Inner {
     /// [`Inner::with_table`], also giving this thread's counter shard.
     #[inline(always)]
     pub(crate) fn with_lent<R>(&self, f: impl FnOnce(Lent<'_>) -> R) -> R {
-        // Read the version before the table: a publish stores the table first, so a
-        // cached table is never older than the version it is cached under.
-        let version = self.version.load(Ordering::Acquire);
-        let lent = TABLES.try_with(|c| {
-            let shard = c.shard();
-            (c.lend(self, version), shard, std::ptr::from_ref(c))
-        });
+        let lent = self.lend_here();
         // `f` is called in one place only, so that it is inlined here.
         let fallback;
         let (lent, _release) = match lent {
@@ -578,17 +572,28 @@ impl Inner {
         f(lent)
     }
 
+    /// Borrows the current table from this thread's cache: the table, the thread's
+    /// counter shard, and the cache to release it to (an error when the thread is
+    /// exiting and its cache is gone).
+    #[inline(always)]
+    fn lend_here(
+        &self,
+    ) -> Result<(*const RoutingTable, usize, *const TableCache), std::thread::AccessError> {
+        // Read the version before the table: a publish stores the table first, so a
+        // cached table is never older than the version it is cached under.
+        let version = self.version.load(Ordering::Acquire);
+        TABLES.try_with(|c| {
+            let shard = c.shard();
+            (c.lend(self, version), shard, std::ptr::from_ref(c))
+        })
+    }
+
     /// [`Inner::with_lent`] with `f` kept out of line (called from two places). The
     /// closing record of an instrumented call is faster this way: with its route
     /// lookup inlined, the frame of the emission grows and costs more than the call.
     #[inline(always)]
     pub(crate) fn with_lent_outlined<R>(&self, f: impl FnOnce(Lent<'_>) -> R) -> R {
-        let version = self.version.load(Ordering::Acquire);
-        let lent = TABLES.try_with(|c| {
-            let shard = c.shard();
-            (c.lend(self, version), shard, std::ptr::from_ref(c))
-        });
-        match lent {
+        match self.lend_here() {
             Ok((table, shard, cache)) => {
                 let _release = Release(cache);
                 // SAFETY: the cache keeps the table alive until `_release` drops.
