@@ -347,7 +347,7 @@ impl Bus {
         let expires_at = ttl.or(E::TTL).and_then(|ttl| now.checked_add(ttl));
         let expired = expires_at.is_some_and(|at| at <= now);
         let priority = priority.unwrap_or_default();
-        // Built where it lives: in the record's allocation, or in `Held` (no move).
+        // Built in the branch that keeps it: the record or `Held`.
         let envelope = move || {
             Envelope::emitted(
                 payload,
