@@ -251,7 +251,7 @@ impl StartedAt {
         names: &NamesRef,
         args: Vec<(Cow<'static, str>, String)>,
     ) -> Uuid {
-        let ev = Started {
+        let ev = || Started {
             operation: names.op.clone(),
             args,
         };
@@ -496,10 +496,9 @@ impl CallState {
         let name = lifecycle.map(|_| name);
         let now = crate::id::now();
         let duration = self.start.map(|s| now.since(s));
-        let payload = ev(names);
         let emit = |bus: &Bus| match name {
             Some(name) => bus.emit_lifecycle(
-                payload,
+                || ev(names),
                 &LifecycleAt {
                     name,
                     slot: self.names.slot(slot),
@@ -511,7 +510,7 @@ impl CallState {
             ),
             // A custom event: routed by its own type.
             None => bus.dispatch_with(
-                payload,
+                ev(names),
                 &mut EmitOptions {
                     links: Some(self.closing),
                     phase: Some(phase),

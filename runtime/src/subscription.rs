@@ -14,9 +14,10 @@ use crate::envelope::{Envelope, ErasedEnvelope, Record};
 use crate::event::{Event, Kind, Phase};
 use crate::glob::Glob;
 
-/// What a handler invocation came to: `Err` carries the failure text. Not public API.
+/// What a handler invocation came to: `Err` carries the failure text (boxed, so that an
+/// outcome is two words and comes back in registers). Not public API.
 #[doc(hidden)]
-pub type Outcome = Result<(), String>;
+pub type Outcome = Result<(), Box<str>>;
 
 /// A boxed, sendable future. Not public API.
 #[doc(hidden)]
@@ -426,7 +427,7 @@ impl<T: Emittable, E: fmt::Display> HandlerReturn for Result<T, E> {
                 v.__herald_emit_child(handled);
                 Ok(())
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.to_string().into()),
         }
     }
 }
@@ -453,7 +454,7 @@ pub fn call_record<R: HandlerReturn>(
 ) -> Outcome {
     match input.record {
         Some(rec) => f(rec).__herald_finish(input.envelope),
-        None => Err("internal error: record handler called without a record".to_owned()),
+        None => Err("internal error: record handler called without a record".into()),
     }
 }
 
@@ -482,10 +483,11 @@ pub fn finish_async<R: HandlerReturn>(record: &Record, ret: R) -> Outcome {
 
 /// The failure text for a record of the wrong type. Not public API.
 #[doc(hidden)]
-pub fn mismatch<T: Event>(env: &ErasedEnvelope) -> String {
+pub fn mismatch<T: Event>(env: &ErasedEnvelope) -> Box<str> {
     format!(
         "internal error: handler for `{}` received `{}`",
         std::any::type_name::<T>(),
         env.name()
     )
+    .into()
 }

@@ -99,13 +99,6 @@ pub(crate) struct LifecycleAt<'a> {
     pub(crate) duration: Option<Duration>,
 }
 
-/// A record being delivered: shared when anything keeps it or a handler needs a
-/// [`Record`], else only the envelope (no allocation).
-enum Held<E: Event> {
-    Envelope(Envelope<E>),
-    Record(Record),
-}
-
 /// Collects what `emit_and_wait` needs to report.
 #[derive(Default)]
 pub(crate) struct Waiter {
@@ -138,8 +131,14 @@ impl Bus {
         self.dispatch_inner(payload, opts, None, None)
     }
 
-    /// Emits a default lifecycle record of an instrumented call.
-    pub(crate) fn emit_lifecycle<E: Event>(&self, payload: E, at: &LifecycleAt<'_>) -> Uuid {
+    /// Emits a default lifecycle record of an instrumented call; `payload` makes its
+    /// payload where the record is built (a payload made by the caller and passed down
+    /// was copied on the way, and the first copy stalled on its freshly written words).
+    pub(crate) fn emit_lifecycle<E: Event>(
+        &self,
+        payload: impl FnOnce() -> E,
+        at: &LifecycleAt<'_>,
+    ) -> Uuid {
         if self.inner.disabled {
             return id::next_unkept();
         }
@@ -166,7 +165,7 @@ impl Bus {
             return self.dispatch(payload, EmitOptions::default(), None);
         }
         let name = Name::Static(E::NAME);
-        self.emit_routed(payload, || Key::of::<E>(&name, true), Plain)
+        self.emit_routed(move || payload, || Key::of::<E>(&name, true), Plain)
     }
 
     /// Routes a record whose options need no request or wait handling (a plain `emit`, a
@@ -174,7 +173,7 @@ impl Bus {
     #[inline(always)]
     fn emit_routed<'k, E: Event, O: Opts>(
         &self,
-        payload: E,
+        payload: impl FnOnce() -> E,
         key: impl FnOnce() -> Key<'k>,
         opts: O,
     ) -> Uuid {
@@ -195,7 +194,12 @@ impl Bus {
     /// [`Bus::emit_routed`] for the first emission of a key since subscriptions changed.
     #[cold]
     #[inline(never)]
-    fn emit_resolving<E: Event, O: Opts>(&self, payload: E, key: &Key<'_>, opts: O) -> Uuid {
+    fn emit_resolving<E: Event, O: Opts>(
+        &self,
+        payload: impl FnOnce() -> E,
+        key: &Key<'_>,
+        opts: O,
+    ) -> Uuid {
         let route = self.inner.resolve(key);
         self.deliver_counted(payload, key.name, opts, &route, metrics::shard())
     }
@@ -204,7 +208,7 @@ impl Bus {
     #[inline(always)]
     fn deliver_counted<E: Event, O: Opts>(
         &self,
-        payload: E,
+        payload: impl FnOnce() -> E,
         name: &Name,
         opts: O,
         route: &Route,
@@ -315,7 +319,7 @@ impl Bus {
         if !route.wanted() && opts.answers.is_none() {
             return opts.id.take().unwrap_or_else(id::next_unkept);
         }
-        self.deliver_wanted(payload, opts, name, route, wait)
+        self.deliver_wanted(move || payload, opts, name, route, wait)
     }
 
     /// Builds the record and delivers it, with the options `opts` gives (a plain `emit`
@@ -323,7 +327,7 @@ impl Bus {
     #[inline(never)]
     fn deliver_wanted<E: Event, O: Opts>(
         &self,
-        payload: E,
+        payload: impl FnOnce() -> E,
         opts: O,
         name: Name,
         route: &Route,
@@ -347,61 +351,67 @@ impl Bus {
         let expires_at = ttl.or(E::TTL).and_then(|ttl| now.checked_add(ttl));
         let expired = expires_at.is_some_and(|at| at <= now);
         let priority = priority.unwrap_or_default();
-        // Built in the branch that keeps it: the record or `Held`.
-        let envelope = move || {
-            Envelope::emitted(
-                payload,
-                id,
-                name,
-                phase.or(E::PHASE).unwrap_or_default(),
-                now,
-                links,
-                priority,
-                expires_at,
-                duration,
-                extra,
-            )
-        };
+        // Built once, where it stays when nothing keeps it: moving a new envelope (into
+        // an enum, say) made the compiler copy it in unaligned pieces, and the loads of
+        // those pieces stalled. The `Option` costs nothing: it uses a niche of the envelope.
+        let mut envelope = Some(Envelope::emitted(
+            payload(),
+            id,
+            name,
+            phase.or(E::PHASE).unwrap_or_default(),
+            now,
+            links,
+            priority,
+            expires_at,
+            duration,
+            extra,
+        ));
         let handled = links.of_record(id).handled(id);
-        let held = if route.needs_record || answer.is_some() {
-            let record = Record::new(envelope());
-            if route.keep {
-                inner.keep(&record);
+        let mut record = None;
+        if route.needs_record || answer.is_some() {
+            if let Some(envelope) = envelope.take() {
+                let kept = record.insert(Record::new(envelope));
+                if route.keep {
+                    inner.keep(kept);
+                }
+                if let Some(answer) = answer {
+                    answer.send(kept);
+                }
             }
-            if let Some(answer) = answer {
-                answer.send(&record);
-            }
-            Held::Record(record)
-        } else {
-            Held::Envelope(envelope())
-        };
+        }
         if expired {
             inner.count_expired(route, wait);
             return id;
         }
         // One call site, so that `run_handlers` is inlined here.
-        let input = match &held {
-            Held::Record(record) => HandlerInput {
+        let input = match (&record, &envelope) {
+            (Some(record), _) => HandlerInput {
                 envelope: record,
                 record: Some(record),
             },
-            Held::Envelope(env) => HandlerInput {
-                envelope: env,
+            (None, Some(envelope)) => HandlerInput {
+                envelope,
                 record: None,
             },
+            // One of the two always holds it.
+            (None, None) => return id,
         };
-        if let Some(failures) = self.run_handlers(route, input, handled, &mut wait) {
-            let record = match held {
-                Held::Record(record) => record,
-                Held::Envelope(env) => Record::new(env),
+        let mut failures = None;
+        self.run_handlers(route, input, handled, &mut wait, &mut failures);
+        if let Some(failures) = failures {
+            let record = match (record, envelope) {
+                (Some(record), _) => record,
+                (None, Some(envelope)) => Record::new(envelope),
+                (None, None) => return id,
             };
             self.handle_failures(&record, failures, wait);
         }
         id
     }
 
-    /// Runs the sync handlers inline and schedules the async ones; returns the failures,
-    /// if any. `handled` are the links handlers run under (see [`Links::handled`]).
+    /// Runs the sync handlers inline and schedules the async ones; adds the failures to
+    /// `failures` (kept by the caller: moving it out stalled on its partly written
+    /// words). `handled` are the links handlers run under (see [`Links::handled`]).
     #[inline(always)]
     fn run_handlers(
         &self,
@@ -409,10 +419,10 @@ impl Bus {
         input: HandlerInput<'_>,
         handled: Links,
         wait: &mut Option<&mut Waiter>,
-    ) -> Option<Vec<(Arc<Subscription>, String)>> {
-        let mut failures: Option<Vec<_>> = None;
+        failures: &mut Option<Vec<(Arc<Subscription>, String)>>,
+    ) {
         if route.subs.is_empty() {
-            return failures;
+            return;
         }
         let inner = &*self.inner;
         let _context = context::enter_handler(self, &handled);
@@ -428,7 +438,7 @@ impl Bus {
                 Callback::Sync(f) => {
                     let watch = Stopwatch::sampled(&sub.stats.latency);
                     let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(input)))
-                        .unwrap_or_else(|p| Err(panic_text(&*p)));
+                        .unwrap_or_else(|p| Err(panic_text(&*p).into()));
                     if let Some(nanos) = watch.stop() {
                         sub.stats.latency.record(nanos);
                         route.stats.latency.record(nanos);
@@ -447,7 +457,7 @@ impl Bus {
                             route.stats.failed.incr_in(shard);
                             failures
                                 .get_or_insert_with(Vec::new)
-                                .push((sub.clone(), error));
+                                .push((sub.clone(), error.into()));
                         }
                     }
                 }
@@ -466,7 +476,6 @@ impl Bus {
                 }
             }
         }
-        failures
     }
 
     /// Retries or dead-letters the failed inline attempts of sync handlers.
@@ -513,7 +522,7 @@ impl Bus {
                 self.inner.counters.failed.incr();
                 delivery.failed = 1;
                 self.inner
-                    .dead_letter(record, sub, error, letter.attempts() + 1);
+                    .dead_letter(record, sub, error.into(), letter.attempts() + 1);
             }
         }
         delivery

@@ -214,10 +214,10 @@ impl Bus {
                     sub.failed.incr();
                     inner.counters.failed.incr();
                     if sub.retry == 0 {
-                        inner.dead_letter(record.clone(), sub, error, 1);
+                        inner.dead_letter(record.clone(), sub, error.into(), 1);
                         delivery.failed += 1;
                     } else {
-                        let retry = self.schedule(sub, record, Some((1, error)), true);
+                        let retry = self.schedule(sub, record, Some((1, error.into())), true);
                         pending.push((sub.clone(), retry));
                     }
                 }

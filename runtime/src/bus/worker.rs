@@ -77,7 +77,7 @@ impl Future for CatchUnwind {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         match panic::catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
             Ok(p) => p,
-            Err(payload) => Poll::Ready(Err(panic_text(&*payload))),
+            Err(payload) => Poll::Ready(Err(panic_text(&*payload).into())),
         }
     }
 }
@@ -137,7 +137,7 @@ impl Bus {
                     record: Some(record),
                 };
                 panic::catch_unwind(AssertUnwindSafe(|| f(input)))
-                    .unwrap_or_else(|p| Err(panic_text(&*p)))
+                    .unwrap_or_else(|p| Err(panic_text(&*p).into()))
             }
             Callback::Async(f) => {
                 let fut = {
@@ -146,7 +146,7 @@ impl Bus {
                 };
                 match fut {
                     Ok(fut) => context::with_context(self, links, CatchUnwind(fut)).await,
-                    Err(p) => Err(panic_text(&*p)),
+                    Err(p) => Err(panic_text(&*p).into()),
                 }
             }
         }
@@ -188,7 +188,7 @@ impl Bus {
                 Err(error) => {
                     sub.failed.incr();
                     inner.counters.failed.incr();
-                    last_error = Some(error);
+                    last_error = Some(error.into());
                 }
             }
         }
