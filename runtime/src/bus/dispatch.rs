@@ -351,33 +351,39 @@ impl Bus {
         let expires_at = ttl.or(E::TTL).and_then(|ttl| now.checked_add(ttl));
         let expired = expires_at.is_some_and(|at| at <= now);
         let priority = priority.unwrap_or_default();
-        // Built once, where it stays when nothing keeps it: moving a new envelope (into
-        // an enum, say) made the compiler copy it in unaligned pieces, and the loads of
-        // those pieces stalled. The `Option` costs nothing: it uses a niche of the envelope.
-        let mut envelope = Some(Envelope::emitted(
-            payload(),
-            id,
-            name,
-            phase.or(E::PHASE).unwrap_or_default(),
-            now,
-            links,
-            priority,
-            expires_at,
-            duration,
-            extra,
-        ));
+        // Built once, where it stays: in the record, or in `envelope` when nothing keeps
+        // it. Moving a new envelope (into an enum, say) made the compiler copy it in
+        // unaligned pieces, and the loads of those pieces stalled; so did building it
+        // in a closure. The `Option` costs nothing: it uses a niche of the envelope.
+        macro_rules! envelope {
+            () => {
+                Envelope::emitted(
+                    payload(),
+                    id,
+                    name,
+                    phase.or(E::PHASE).unwrap_or_default(),
+                    now,
+                    links,
+                    priority,
+                    expires_at,
+                    duration,
+                    extra,
+                )
+            };
+        }
         let handled = links.of_record(id).handled(id);
         let mut record = None;
+        let mut envelope = None;
         if route.needs_record || answer.is_some() {
-            if let Some(envelope) = envelope.take() {
-                let kept = record.insert(Record::new(envelope));
-                if route.keep {
-                    inner.keep(kept);
-                }
-                if let Some(answer) = answer {
-                    answer.send(kept);
-                }
+            let kept = record.insert(Record::new(envelope!()));
+            if route.keep {
+                inner.keep(kept);
             }
+            if let Some(answer) = answer {
+                answer.send(kept);
+            }
+        } else {
+            envelope = Some(envelope!());
         }
         if expired {
             inner.count_expired(route, wait);
