@@ -176,14 +176,15 @@ impl Links {
         }
     }
 
-    /// The links handlers of the record `id`, whose links these are, run under: their
-    /// emissions are caused by it, share its correlation, and sit beside it in its tree.
+    /// The links handlers of the record `id`, whose own links these are, run under
+    /// (and the links of the events they return): what they emit, call and spawn nests
+    /// under the record, caused by it, in its tree and correlation.
     #[inline]
     pub(crate) fn handled(self, id: Uuid) -> Links {
+        let id = id.as_u128();
         Links {
-            // Outside any tree, what handlers emit starts trees of its own.
-            root: if self.parent == 0 { 0 } else { self.root },
-            causation: id.as_u128(),
+            parent: id,
+            causation: id,
             ..self
         }
     }
@@ -295,14 +296,9 @@ impl Meta {
         }
     }
 
-    /// The links that a child of this record gets.
+    /// The links that a child of this record gets (see [`Links::handled`]).
     pub(crate) fn child_links(&self) -> Links {
-        let id = self.id.as_u128();
-        Links {
-            parent: id,
-            causation: id,
-            ..self.links
-        }
+        self.links.handled(self.id)
     }
 }
 

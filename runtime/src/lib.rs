@@ -5,7 +5,8 @@
 //!
 //! - [`#[derive(Event)]`](derive@Event): typed events with a dotted name, a version and a kind;
 //! - [`#[on(...)]`](on): free functions subscribed by type, glob pattern, predicate,
-//!   phase or priority, registered at link time;
+//!   phase or priority, registered at link time; what a handler emits, calls and spawns
+//!   nests under the event it handles, so a root's tree holds the whole cascade;
 //! - [`#[instrument_events]`](instrument_events): functions and methods, sync and async,
 //!   emit started / completed / failed / cancelled events with timing, and everything
 //!   that happens inside them nests under them (parent, root and correlation ids);
@@ -53,9 +54,6 @@
 //!   `bus.subscribe::<T>(|ev| ..)` needs no second type argument; handlers that return a
 //!   `Result` or an event, or that need filters and a priority, use [`Bus::on`] /
 //!   [`Bus::on_pattern`]. Dropping the returned [`SubscriptionHandle`] unsubscribes.
-//! - A handler's own emissions (other than its returned event) keep the handled event's
-//!   parent: they sit beside the handled event in the tree, caused by it
-//!   (`causation_id`) and sharing its correlation id. Returned events are children.
 //! - With `#[on(..)]`, `when = path` takes `fn(&T) -> bool` when a type is named and
 //!   `fn(&Record) -> bool` otherwise.
 //! - [`Bus::emit_batch`] reads the routing table once per batch but takes the history
@@ -73,9 +71,7 @@
 //!   parent), `max_retries` is an `Option` (the config default when `None`), and
 //!   `submit` returns a `Result` (duplicate ids, parent cycles).
 //! - Transports: a record from another process goes to the receiving bus's history
-//!   but not to its stores (the publishing process stores it). A handler's emissions
-//!   under a remote record follow the rule above: caused by it, same correlation and
-//!   root, same parent. [`transport::InMemory`] hands each clone its own endpoint.
+//!   but not to its stores (the publishing process stores it). [`transport::InMemory`] hands each clone its own endpoint.
 //!   Undecodable entries are dead letters with handler
 //!   [`transport::TRANSPORT_HANDLER`] and a `herald.transport.rejected` record that
 //!   keeps the entry's text.

@@ -648,7 +648,7 @@ async fn spawned_tasks_carry_the_context_only_when_asked() {
     assert_eq!(global.root_id(), spawned.plain_note);
 }
 
-// ---- a handler running inline nests under the call -------------------------------------
+// ---- a handler running inline nests under its event, inside the call ----------------------------------
 
 #[derive(Clone, Debug, Serialize, Deserialize, Event)]
 #[event(name = "nest.trigger")]
@@ -691,10 +691,11 @@ fn events_from_an_inline_handler_nest_under_the_running_call() {
     let started = &h[0];
     assert_eq!(h[1].id(), trigger_id);
     links(&h[1], Some(started), started, Some(started));
-    // Emitted by the handler: caused by the trigger, nested under the call.
-    links(&h[2], Some(started), started, Some(&h[1]));
-    links(&h[3], Some(started), started, Some(&h[1]));
-    links(&h[4], Some(started), started, Some(&h[3]));
+    // Emitted and called by the handler: nested under the trigger it handles, in the
+    // call's tree.
+    links(&h[2], Some(&h[1]), started, Some(&h[1]));
+    links(&h[3], Some(&h[1]), started, Some(&h[1]));
+    links(&h[4], Some(&h[1]), started, Some(&h[3]));
 }
 
 // ---- root ----------------------------------------------------------------------------

@@ -167,7 +167,7 @@ async fn buses_exchange_events_both_ways_and_keep_nesting() {
         assert_eq!(pong.causation_id(), Some(ping_id));
         assert_eq!(pong.root_id(), ping.root_id());
         assert_eq!(pong.correlation_id(), ping.correlation_id());
-        assert_eq!(pong.parent_id(), ping.parent_id());
+        assert_eq!(pong.parent_id(), Some(ping_id));
     }
 
     let stats = a.transport_stats().unwrap();

@@ -44,10 +44,10 @@ pub enum Overflow {
     DeadLetter,
 }
 
-/// The context a handler of `env` runs in: its emissions are caused by `env`, share its
-/// correlation, and sit where `env` sits in the tree.
+/// The context a handler of `env` runs in: what it emits, calls and spawns nests under
+/// `env` (see [`Links::handled`]).
 pub(crate) fn handler_links(env: &ErasedEnvelope) -> Links {
-    env.meta.links.handled(env.id())
+    env.meta.child_links()
 }
 
 /// Counts a scheduled invocation until dropped.
