@@ -98,6 +98,13 @@ pub enum RequestError {
         /// The query's event name.
         query: &'static str,
     },
+    /// Every local handler of the query finished without answering (each returned
+    /// `None`, or the query expired or was dropped before they ran).
+    #[error("no handler answered query `{query}`")]
+    NoAnswer {
+        /// The query's event name.
+        query: &'static str,
+    },
     /// No response arrived in time.
     #[error("query `{query}` got no response within {after:?}")]
     Timeout {

@@ -4,7 +4,10 @@
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -101,6 +104,14 @@ impl Bus {
     /// returns (causation = the query, same correlation id), within the bus's
     /// [`request_timeout`](super::Builder::request_timeout).
     ///
+    /// It fails at once with [`RequestError::NoResponder`] when no unpaused handler
+    /// routes `Q`, and with [`RequestError::HandlerFailed`] when a handler fails for
+    /// good (after its retries). A handler that returns `None` lets another handler's
+    /// answer win; when every local handler has finished (async ones and retries
+    /// included) and none answered, the request fails with [`RequestError::NoAnswer`].
+    /// On a bus with a transport that publishes, a responder may be in another
+    /// process, so the timeout is the only end of an unanswered request.
+    ///
     /// ```
     /// use herald::prelude::*;
     ///
@@ -147,20 +158,44 @@ impl Bus {
         }
         let id = crate::id::next();
         let requests = &self.inner.requests;
-        let rx = requests.register(id, TypeId::of::<Q::Response>());
+        let mut rx = requests.register(id, TypeId::of::<Q::Response>());
         let _registration = Registration { requests, id };
         let opts = EmitOptions {
             id: Some(id),
             ..EmitOptions::default()
         };
-        self.dispatch(q, opts, None);
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(Ok(record))) => record
+        // Without a transport every responder is local: once they have all finished
+        // (async ones and retries included) without answering, no answer will come.
+        let local_only = self
+            .inner
+            .transport
+            .as_ref()
+            .is_none_or(|t| !t.publishes());
+        let mut handled = std::pin::pin!(self.dispatch_and_wait(q, opts));
+        let mut finished = false;
+        let reply = std::future::poll_fn(|cx| {
+            if let Poll::Ready(reply) = Pin::new(&mut rx).poll(cx) {
+                return Poll::Ready(reply.ok());
+            }
+            if !finished && handled.as_mut().poll(cx).is_ready() {
+                finished = true;
+                // A handler's answer is sent before its delivery finishes.
+                if let Ok(reply) = rx.try_recv() {
+                    return Poll::Ready(Some(reply));
+                }
+            }
+            if finished && local_only {
+                return Poll::Ready(Some(Err(RequestError::NoAnswer { query: Q::NAME })));
+            }
+            Poll::Pending
+        });
+        match tokio::time::timeout(timeout, reply).await {
+            Ok(Some(Ok(record))) => record
                 .downcast_ref::<Q::Response>()
                 .cloned()
-                .ok_or(RequestError::NoResponder { query: Q::NAME }),
-            Ok(Ok(Err(e))) => Err(e),
-            Ok(Err(_)) => Err(RequestError::NoResponder { query: Q::NAME }),
+                .ok_or(RequestError::NoAnswer { query: Q::NAME }),
+            Ok(Some(Err(e))) => Err(e),
+            Ok(None) => Err(RequestError::NoAnswer { query: Q::NAME }),
             Err(_) => Err(RequestError::Timeout {
                 query: Q::NAME,
                 after: timeout,
