@@ -48,8 +48,8 @@ pub trait Event: Serialize + Send + Sync + 'static {
     /// Not public API.
     #[doc(hidden)]
     #[inline]
-    fn __herald_route_slot() -> &'static crate::bus::RouteSlot {
-        crate::bus::RouteSlot::none()
+    fn __herald_route_slot() -> &'static crate::route_slot::RouteSlot {
+        crate::route_slot::RouteSlot::none()
     }
 }
 

@@ -13,11 +13,13 @@ use std::task::{Context, Poll};
 
 use uuid::Uuid;
 
-use crate::bus::{Bus, EmitOptions, Key, LifecycleAt, RouteSlot};
+use crate::bus::{Bus, EmitOptions, Key, LifecycleAt};
 use crate::context;
 use crate::envelope::{Links, Name};
 use crate::event::{short_type_name, snake_case, Event, Phase};
 use crate::lifecycle::{Cancelled, Completed, Failed, Started};
+use crate::route_slot::RouteSlot;
+use crate::unwind::panic_text;
 
 /// One `#[instrument_events]` call site.
 #[doc(hidden)]
@@ -550,16 +552,6 @@ impl CallState {
             }
         });
     }
-}
-
-/// The text of a panic payload.
-pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    let msg = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned());
-    format!("panicked: {msg}")
 }
 
 /// Runs a sync body inside `call`, then `finish` with its value; a panic emits

@@ -20,40 +20,43 @@ use crate::event::{EntityRef, Kind, Phase, Priority};
 use crate::id::Stamp;
 use crate::time_fmt::{format_rfc3339, parse_rfc3339};
 
+/// A record as its JSON carries it, before its payload is decoded.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Wire {
-    id: Uuid,
-    name: String,
-    event: String,
-    version: u32,
-    kind: Kind,
-    phase: Phase,
-    timestamp: String,
-    parent_id: Option<Uuid>,
-    root_id: Uuid,
-    correlation_id: Uuid,
-    causation_id: Option<Uuid>,
-    subject: Option<EntityRef>,
-    actor: Option<EntityRef>,
+pub(crate) struct Wire {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) event: String,
+    pub(crate) version: u32,
+    pub(crate) kind: Kind,
+    pub(crate) phase: Phase,
+    pub(crate) timestamp: String,
+    pub(crate) parent_id: Option<Uuid>,
+    pub(crate) root_id: Uuid,
+    pub(crate) correlation_id: Uuid,
+    pub(crate) causation_id: Option<Uuid>,
+    pub(crate) subject: Option<EntityRef>,
+    pub(crate) actor: Option<EntityRef>,
     #[serde(default)]
-    context: BTreeMap<String, Uuid>,
-    source: Option<String>,
-    target: Option<String>,
-    priority: Priority,
-    expires_at: Option<String>,
-    duration_ns: Option<u64>,
+    pub(crate) context: BTreeMap<String, Uuid>,
+    pub(crate) source: Option<String>,
+    pub(crate) target: Option<String>,
+    pub(crate) priority: Priority,
+    pub(crate) expires_at: Option<String>,
+    pub(crate) duration_ns: Option<u64>,
     #[serde(default)]
-    labels: BTreeMap<String, String>,
-    payload: serde_json::Value,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) payload: serde_json::Value,
 }
 
 impl Wire {
-    fn read(json: &str) -> Result<Wire, DecodeError> {
+    /// Reads the JSON of a record, whatever its event type.
+    pub(crate) fn read(json: &str) -> Result<Wire, DecodeError> {
         serde_json::from_str(json).map_err(|e| DecodeError::Malformed(e.to_string()))
     }
 
-    fn timestamp(&self) -> Result<SystemTime, DecodeError> {
+    /// When the record was emitted.
+    pub(crate) fn timestamp(&self) -> Result<SystemTime, DecodeError> {
         parse_rfc3339(&self.timestamp)
             .ok_or_else(|| DecodeError::Malformed(format!("bad timestamp `{}`", self.timestamp)))
     }
@@ -98,102 +101,89 @@ impl Record {
 #[doc(hidden)]
 pub struct DecodedMeta(pub(crate) Meta);
 
-/// The columns of a record read from its JSON, whatever its event type (linked into this
-/// program or not), for tools that list records from the wire.
-#[cfg(feature = "cli")]
-pub(crate) fn stored(json: &str) -> Result<crate::store::StoredRecord, DecodeError> {
-    let wire = Wire::read(json)?;
-    let timestamp = wire.timestamp()?;
-    Ok(crate::store::StoredRecord {
-        id: wire.id,
-        name: wire.name,
-        event: wire.event,
-        kind: wire.kind,
-        phase: wire.phase,
-        timestamp,
-        source: wire.source,
-        target: wire.target,
-        root_id: wire.root_id,
-        correlation_id: wire.correlation_id,
-        parent_id: wire.parent_id,
-        causation_id: wire.causation_id,
-        duration: wire.duration_ns.map(Duration::from_nanos),
-        json: json.to_owned(),
-    })
+/// What decoding needs to know of the event type a record names (its registered
+/// descriptor): its name, current version and migration.
+pub(crate) struct TypeInfo {
+    pub(crate) name: &'static str,
+    pub(crate) version: u32,
+    pub(crate) migrate: Option<fn(u32, serde_json::Value) -> Result<serde_json::Value, String>>,
 }
 
-pub(crate) fn decode(json: &str) -> Result<Record, DecodeError> {
-    let wire = Wire::read(json)?;
-    let descriptor = crate::registry::descriptor(&wire.event)
-        .ok_or_else(|| DecodeError::UnknownName(wire.event.clone()))?;
-    let timestamp = Stamp::from_system_time(wire.timestamp()?).ok_or_else(|| {
-        DecodeError::Malformed(format!(
-            "timestamp `{}` is before 1970 or after 2554",
-            wire.timestamp
-        ))
-    })?;
-    let expires_at = match &wire.expires_at {
-        // An expiry past 2554 never comes: it reads as none, like a ttl that overflows.
-        Some(s) => parse_rfc3339(s)
-            .ok_or_else(|| DecodeError::Malformed(format!("bad expires_at `{s}`")))
-            .map(Stamp::from_system_time)?,
-        None => None,
-    };
-    let mut payload = wire.payload;
-    if wire.version != descriptor.version {
-        let unsupported = |migratable| DecodeError::UnsupportedVersion {
-            name: wire.event.clone(),
-            found: wire.version,
-            current: descriptor.version,
-            migratable,
+impl Wire {
+    /// The record's metadata and its payload as JSON, migrated to the current version
+    /// of its type (`ty`, found by [`Wire::event`](Wire)).
+    pub(crate) fn into_parts(
+        self,
+        ty: &TypeInfo,
+    ) -> Result<(DecodedMeta, serde_json::Value), DecodeError> {
+        let wire = self;
+        let descriptor = ty;
+        let timestamp = Stamp::from_system_time(wire.timestamp()?).ok_or_else(|| {
+            DecodeError::Malformed(format!(
+                "timestamp `{}` is before 1970 or after 2554",
+                wire.timestamp
+            ))
+        })?;
+        let expires_at = match &wire.expires_at {
+            // An expiry past 2554 never comes: it reads as none, like a ttl that overflows.
+            Some(s) => parse_rfc3339(s)
+                .ok_or_else(|| DecodeError::Malformed(format!("bad expires_at `{s}`")))
+                .map(Stamp::from_system_time)?,
+            None => None,
         };
-        match descriptor.migrate {
-            Some(migrate) if wire.version < descriptor.version => {
-                payload = migrate(wire.version, payload).map_err(|_| unsupported(true))?;
+        let mut payload = wire.payload;
+        if wire.version != descriptor.version {
+            let unsupported = |migratable| DecodeError::UnsupportedVersion {
+                name: wire.event.clone(),
+                found: wire.version,
+                current: descriptor.version,
+                migratable,
+            };
+            match descriptor.migrate {
+                Some(migrate) if wire.version < descriptor.version => {
+                    payload = migrate(wire.version, payload).map_err(|_| unsupported(true))?;
+                }
+                _ => return Err(unsupported(false)),
             }
-            _ => return Err(unsupported(false)),
         }
+        let name = if wire.name == descriptor.name {
+            Name::Static(descriptor.name)
+        } else {
+            Name::Shared(wire.name.into())
+        };
+        let mut meta = Meta::new(
+            wire.id,
+            name,
+            descriptor.name,
+            descriptor.version,
+            wire.kind,
+            wire.phase,
+            timestamp,
+        );
+        meta.links = Links::new(
+            wire.parent_id,
+            Some(wire.root_id),
+            Some(wire.correlation_id),
+            wire.causation_id,
+        );
+        meta.priority = wire.priority;
+        meta.expires_at = expires_at;
+        meta.duration = wire.duration_ns.map(Duration::from_nanos);
+        let extra = Extra {
+            subject: wire.subject,
+            actor: wire.actor,
+            context: wire.context,
+            source: wire.source,
+            target: wire.target,
+            labels: wire.labels,
+        };
+        let is_empty = extra.subject.is_none()
+            && extra.actor.is_none()
+            && extra.context.is_empty()
+            && extra.source.is_none()
+            && extra.target.is_none()
+            && extra.labels.is_empty();
+        *meta.extra = (!is_empty).then(|| Box::new(extra));
+        Ok((DecodedMeta(meta), payload))
     }
-    let name = if wire.name == descriptor.name {
-        Name::Static(descriptor.name)
-    } else {
-        Name::Shared(wire.name.into())
-    };
-    let mut meta = Meta::new(
-        wire.id,
-        name,
-        descriptor.name,
-        descriptor.version,
-        wire.kind,
-        wire.phase,
-        timestamp,
-    );
-    meta.links = Links::new(
-        wire.parent_id,
-        Some(wire.root_id),
-        Some(wire.correlation_id),
-        wire.causation_id,
-    );
-    meta.priority = wire.priority;
-    meta.expires_at = expires_at;
-    meta.duration = wire.duration_ns.map(Duration::from_nanos);
-    let extra = Extra {
-        subject: wire.subject,
-        actor: wire.actor,
-        context: wire.context,
-        source: wire.source,
-        target: wire.target,
-        labels: wire.labels,
-    };
-    let is_empty = extra.subject.is_none()
-        && extra.actor.is_none()
-        && extra.context.is_empty()
-        && extra.source.is_none()
-        && extra.target.is_none()
-        && extra.labels.is_empty();
-    *meta.extra = (!is_empty).then(|| Box::new(extra));
-    (descriptor.decode)(DecodedMeta(meta), payload).map_err(|reason| DecodeError::Payload {
-        name: descriptor.name.to_owned(),
-        reason,
-    })
 }

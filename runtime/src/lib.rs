@@ -100,11 +100,13 @@ mod json;
 mod lifecycle;
 pub mod ops;
 pub mod registry;
+mod route_slot;
 #[cfg(feature = "sqlite")]
 pub mod store;
 mod subscription;
 mod time_fmt;
 pub mod transport;
+mod unwind;
 mod wait;
 
 #[cfg(feature = "cli")]

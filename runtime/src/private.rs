@@ -8,7 +8,6 @@ pub use ::serde_json;
 pub use ::std::boxed::Box;
 pub use ::std::string::String;
 
-pub use crate::bus::RouteSlot;
 pub use crate::envelope::{Envelope, ErasedEnvelope, Record};
 pub use crate::event::{Event, Kind, Phase, Query};
 pub use crate::instrument::{
@@ -16,6 +15,7 @@ pub use crate::instrument::{
     InstrumentedFuture, Site,
 };
 pub use crate::registry::{EventDescriptor, MigrateFn};
+pub use crate::route_slot::RouteSlot;
 pub use crate::subscription::{
     call_record, call_typed, finish_async, mismatch, when_record, when_typed, BoxFuture, EventKey,
     HandlerCall, HandlerDescriptor, HandlerInput, HandlerReturn, Outcome,

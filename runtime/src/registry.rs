@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::envelope::{Envelope, Record};
 use crate::error::{DecodeError, RegistryError};
 use crate::event::{Event, Kind};
-use crate::json::DecodedMeta;
+use crate::json::{DecodedMeta, TypeInfo, Wire};
 use crate::subscription::HandlerDescriptor;
 
 /// `fn(from_version, payload) -> payload at the current version`.
@@ -171,5 +171,16 @@ pub fn check() -> Result<(), RegistryError> {
 /// assert!(matches!(herald::registry::decode("{not json"), Err(DecodeError::Malformed(_))));
 /// ```
 pub fn decode(json: &str) -> Result<Record, DecodeError> {
-    crate::json::decode(json)
+    let wire = Wire::read(json)?;
+    let descriptor =
+        descriptor(&wire.event).ok_or_else(|| DecodeError::UnknownName(wire.event.clone()))?;
+    let (meta, payload) = wire.into_parts(&TypeInfo {
+        name: descriptor.name,
+        version: descriptor.version,
+        migrate: descriptor.migrate,
+    })?;
+    (descriptor.decode)(meta, payload).map_err(|reason| DecodeError::Payload {
+        name: descriptor.name.to_owned(),
+        reason,
+    })
 }

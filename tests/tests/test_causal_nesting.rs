@@ -26,7 +26,12 @@ fn named<'a>(records: &'a [Record], name: &str) -> &'a Record {
 #[track_caller]
 fn under(r: &Record, handled: &Record) {
     assert_eq!(r.parent_id(), Some(handled.id()), "parent of {}", r.name());
-    assert_eq!(r.causation_id(), Some(handled.id()), "cause of {}", r.name());
+    assert_eq!(
+        r.causation_id(),
+        Some(handled.id()),
+        "cause of {}",
+        r.name()
+    );
     assert_eq!(r.root_id(), handled.root_id(), "root of {}", r.name());
     assert_eq!(
         r.correlation_id(),

@@ -105,7 +105,11 @@ async fn remote_records_keep_their_identity_and_nest_what_handlers_emit() {
     let pong = &pongs[0];
     assert_eq!(pong.downcast_ref::<Pong>().unwrap().n, 7);
     assert_eq!(pong.causation_id(), Some(ping));
-    assert_eq!(pong.parent_id(), Some(ping), "the pong nests under the remote ping");
+    assert_eq!(
+        pong.parent_id(),
+        Some(ping),
+        "the pong nests under the remote ping"
+    );
     assert_eq!(pong.correlation_id(), original.correlation_id());
 }
 

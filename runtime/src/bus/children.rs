@@ -23,8 +23,8 @@ use crate::envelope::Links;
 use crate::error::BusError;
 use crate::event::{Event, Phase};
 use crate::id::{self, Stamp};
-use crate::instrument::panic_text;
 use crate::lifecycle::{Cancelled, Completed, Failed};
+use crate::unwind::panic_text;
 
 /// How many finished scopes [`Bus::scope_status`] and [`Bus::on_complete`] remember.
 pub const FINISHED_SCOPES: usize = 1_024;

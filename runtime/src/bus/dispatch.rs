@@ -11,14 +11,15 @@ use uuid::Uuid;
 use super::metrics::{self, Stopwatch};
 use super::request::Answer;
 use super::worker::Scheduled;
-use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Key, Route, RouteSlot};
+use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Key, Route};
 use crate::context;
 use crate::envelope::{Envelope, ErasedEnvelope, Extra, Links, Name, Record};
 use crate::event::{Event, Phase, Priority};
 use crate::id;
 use crate::id::Stamp;
-use crate::instrument::panic_text;
+use crate::route_slot::RouteSlot;
 use crate::subscription::{Callback, HandlerInput, Subscription};
+use crate::unwind::panic_text;
 
 /// The options of one emission, as `deliver_wanted` takes them. Each kind of emission
 /// has its own type, so `deliver_wanted` is compiled once per kind and a plain `emit`

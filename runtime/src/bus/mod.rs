@@ -45,7 +45,6 @@ pub(crate) use worker::SubQueue;
 
 pub(crate) use dispatch::LifecycleAt;
 pub(crate) use emit::EmitOptions;
-pub use routing::RouteSlot;
 pub(crate) use routing::{Key, Route};
 
 use crate::envelope::{Name, Record};

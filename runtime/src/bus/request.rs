@@ -3,9 +3,9 @@
 
 use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::task::Poll;
 use std::time::Duration;
@@ -166,11 +166,7 @@ impl Bus {
         };
         // Without a transport every responder is local: once they have all finished
         // (async ones and retries included) without answering, no answer will come.
-        let local_only = self
-            .inner
-            .transport
-            .as_ref()
-            .is_none_or(|t| !t.publishes());
+        let local_only = self.inner.transport.as_ref().is_none_or(|t| !t.publishes());
         let mut handled = std::pin::pin!(self.dispatch_and_wait(q, opts));
         let mut finished = false;
         let reply = std::future::poll_fn(|cx| {

@@ -21,8 +21,8 @@ use super::metrics::Stopwatch;
 use super::{lock, Bus, Inner};
 use crate::context;
 use crate::envelope::{ErasedEnvelope, Links, Record};
-use crate::instrument::panic_text;
 use crate::subscription::{BoxFuture, Callback, HandlerInput, Outcome, Subscription};
+use crate::unwind::panic_text;
 
 /// What happened to one scheduled delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

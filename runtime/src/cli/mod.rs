@@ -107,17 +107,15 @@ fn tail(t: &TailArgs, out: &mut impl Write) -> Result<(), CliError> {
             .stream
             .as_deref()
             .unwrap_or(crate::transport::DEFAULT_STREAM);
-        return block_on(wire::follow(
-            url,
-            stream,
-            |entry, json| match crate::json::stored(json) {
+        return block_on(wire::follow(url, stream, |entry, json| {
+            match crate::store::StoredRecord::from_json(json) {
                 Ok(row) => print(&row, out),
                 Err(e) => {
                     eprintln!("herald: entry {entry} is not a herald record ({e}); skipped");
                     Ok(true)
                 }
-            },
-        ));
+            }
+        }));
     }
     let Some(db) = &t.db else {
         return Ok(()); // the parser requires one of the two

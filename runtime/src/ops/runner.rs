@@ -6,7 +6,7 @@
 //! loser's or a withdrawn one's is polled once on the spot (it only reports). After a
 //! failure it puts itself back in the queue and waits, as a task, for the next decision.
 
-use crate::instrument::panic_text;
+use crate::unwind::panic_text;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::panic::{self, AssertUnwindSafe};

@@ -34,6 +34,31 @@ pub struct StoredRecord {
 }
 
 impl StoredRecord {
+    /// The columns of a record read from its JSON ([`Record::to_json`]), whatever its
+    /// event type (linked into this program or not), for tools that list records from
+    /// the wire.
+    #[cfg(feature = "cli")]
+    pub(crate) fn from_json(json: &str) -> Result<StoredRecord, DecodeError> {
+        let wire = crate::json::Wire::read(json)?;
+        let timestamp = wire.timestamp()?;
+        Ok(StoredRecord {
+            id: wire.id,
+            name: wire.name,
+            event: wire.event,
+            kind: wire.kind,
+            phase: wire.phase,
+            timestamp,
+            source: wire.source,
+            target: wire.target,
+            root_id: wire.root_id,
+            correlation_id: wire.correlation_id,
+            parent_id: wire.parent_id,
+            causation_id: wire.causation_id,
+            duration: wire.duration_ns.map(Duration::from_nanos),
+            json: json.to_owned(),
+        })
+    }
+
     /// Reads a row selected with [`COLUMNS`](super::schema::COLUMNS).
     pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
         StoredRecord::from_row_at(row, 0)
@@ -140,7 +165,7 @@ impl StoredRecord {
     /// The record, decoded by its registered event type
     /// ([`registry::decode`](crate::registry::decode)).
     pub fn decode(&self) -> Result<Record, DecodeError> {
-        crate::json::decode(&self.json)
+        crate::registry::decode(&self.json)
     }
 }
 

@@ -59,6 +59,7 @@
 //! # });
 //! ```
 
+mod error;
 mod inbox;
 mod memory;
 #[cfg(feature = "redis")]
@@ -69,6 +70,7 @@ use std::pin::Pin;
 
 use crate::envelope::Record;
 
+pub use error::TransportError;
 pub use inbox::{
     Audience, Inbox, Incoming, Outcome, RejectedEntry, DEFAULT_DEDUP_WINDOW, TRANSPORT_HANDLER,
 };
@@ -146,21 +148,6 @@ pub struct TransportStats {
     pub reclaimed: u64,
     /// Connections re-established after a failure.
     pub reconnects: u64,
-}
-
-/// Why a transport could not start or send.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TransportError {
-    /// The address or an option is not valid.
-    #[error("invalid transport configuration: {0}")]
-    Config(String),
-    /// The other end could not be reached or refused a command.
-    #[error("transport connection failed: {0}")]
-    Connection(String),
-    /// The transport is already started by another bus.
-    #[error("this transport is already started by another bus")]
-    AlreadyStarted,
 }
 
 /// A transport that sends nothing and receives nothing.
