@@ -13,8 +13,8 @@ use std::task::{Context, Poll};
 
 use uuid::Uuid;
 
+use crate::bus::context;
 use crate::bus::{Bus, EmitOptions, Key, LifecycleAt};
-use crate::context;
 use crate::envelope::{Links, Name};
 use crate::event::{short_type_name, snake_case, Event, Phase};
 use crate::lifecycle::{Cancelled, Completed, Failed, Started};

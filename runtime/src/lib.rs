@@ -88,11 +88,11 @@
 extern crate self as herald;
 
 pub mod bus;
-mod context;
 mod envelope;
 pub mod error;
 mod event;
 mod glob;
+mod handler;
 mod hash;
 mod id;
 mod instrument;
@@ -103,7 +103,6 @@ pub mod registry;
 mod route_slot;
 #[cfg(feature = "sqlite")]
 pub mod store;
-mod subscription;
 mod time_fmt;
 pub mod transport;
 mod unwind;
@@ -117,6 +116,10 @@ pub mod cli;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use crate::bus::context::{
+    current, current_bus, scope, spawn, with_bus, InCurrentContext, WithContext,
+};
+pub use crate::bus::subscription::SubscriptionInfo;
 pub use crate::bus::{
     Builder, DeadLetter, Delivery, Emit, Filter, Metrics, Overflow, RecordSink, SubscriptionHandle,
     Tree,
@@ -125,15 +128,12 @@ pub use crate::bus::{
     ChildFailure, ChildOutput, Children, ChildrenError, ReplayReport, ReplaySource, ScopeStatus,
     REPLAYED_LABEL,
 };
-pub use crate::context::{
-    current, current_bus, scope, spawn, with_bus, InCurrentContext, WithContext,
-};
 pub use crate::envelope::{Envelope, Record};
 pub use crate::event::{EntityRef, Event, Kind, Phase, Priority, Query};
+pub use crate::handler::HandlerDescriptor;
 pub use crate::lifecycle::{Cancelled, Completed, Failed, Started};
 #[cfg(feature = "sqlite")]
 pub use crate::store::SqliteStore;
-pub use crate::subscription::{HandlerDescriptor, SubscriptionInfo};
 pub use bus::Bus;
 pub use uuid::Uuid;
 
@@ -146,12 +146,12 @@ pub fn bus() -> &'static Bus {
 
 /// Emits `ev` on the current bus (see [`with_bus`] and [`scope`]; else the global bus).
 pub fn emit<E: Event>(ev: E) -> Uuid {
-    context::with_current_bus(|bus| bus.emit(ev))
+    bus::context::with_current_bus(|bus| bus.emit(ev))
 }
 
 /// `use herald::prelude::*` brings the macros, [`Event`] and the extension traits into scope.
 pub mod prelude {
-    pub use crate::context::InCurrentContext;
+    pub use crate::bus::context::InCurrentContext;
     pub use crate::event::Event;
     pub use herald_macros::{instrument_events, on, Event};
 }

@@ -8,6 +8,10 @@ pub use ::serde_json;
 pub use ::std::boxed::Box;
 pub use ::std::string::String;
 
+pub use crate::bus::subscription::{
+    call_record, call_typed, finish_async, mismatch, when_record, when_typed, BoxFuture, EventKey,
+    HandlerCall, HandlerDescriptor, HandlerInput, HandlerReturn, Outcome,
+};
 pub use crate::envelope::{Envelope, ErasedEnvelope, Record};
 pub use crate::event::{Event, Kind, Phase, Query};
 pub use crate::instrument::{
@@ -16,10 +20,6 @@ pub use crate::instrument::{
 };
 pub use crate::registry::{EventDescriptor, MigrateFn};
 pub use crate::route_slot::RouteSlot;
-pub use crate::subscription::{
-    call_record, call_typed, finish_async, mismatch, when_record, when_typed, BoxFuture, EventKey,
-    HandlerCall, HandlerDescriptor, HandlerInput, HandlerReturn, Outcome,
-};
 
 /// Parses a duration literal at compile time (`"250ms"`, `"30s"`, `"5m"`, `"1h"`) into
 /// nanoseconds. The macros validate the literal; this is the single definition of its

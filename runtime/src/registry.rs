@@ -11,11 +11,11 @@ use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 
+use crate::bus::subscription::HandlerDescriptor;
 use crate::envelope::{Envelope, Record};
 use crate::error::{DecodeError, RegistryError};
 use crate::event::{Event, Kind};
 use crate::json::{DecodedMeta, TypeInfo, Wire};
-use crate::subscription::HandlerDescriptor;
 
 /// `fn(from_version, payload) -> payload at the current version`.
 pub type MigrateFn = fn(u32, serde_json::Value) -> Result<serde_json::Value, String>;

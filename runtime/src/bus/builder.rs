@@ -133,7 +133,7 @@ impl Builder {
         if let Some(transport) = &bus.inner.transport {
             let inbox = Inbox::new(&bus, DEFAULT_DEDUP_WINDOW);
             transport.start(inbox.clone())?;
-            let _ = bus.inner.inbox.set(inbox);
+            let _ = bus.inner.inbox_counts.set(inbox.counts());
         }
         Ok(bus)
     }
@@ -196,12 +196,12 @@ impl Builder {
                 idle: tokio::sync::Notify::new(),
                 next_subscription: AtomicU64::new(1),
                 request_timeout: self.request_timeout,
-                requests: request::Requests::default(),
+                requests: answer::Requests::default(),
                 backoff_cap: self.backoff_cap,
                 overflow: self.overflow,
                 sinks: self.sinks,
                 transport,
-                inbox: OnceLock::new(),
+                inbox_counts: OnceLock::new(),
                 scopes: children::Scopes::default(),
             }),
         }

@@ -18,7 +18,7 @@ use tokio::task::AbortHandle;
 use uuid::Uuid;
 
 use super::{lock, Bus, EmitOptions};
-use crate::context;
+use crate::bus::context;
 use crate::envelope::Links;
 use crate::error::BusError;
 use crate::event::{Event, Phase};

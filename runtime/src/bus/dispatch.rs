@@ -8,17 +8,18 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::metrics::{self, Stopwatch};
-use super::request::Answer;
+use super::answer::Answer;
+use super::counter;
+use super::histogram::Stopwatch;
 use super::worker::Scheduled;
 use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Key, Route};
-use crate::context;
+use crate::bus::context;
+use crate::bus::subscription::{Callback, HandlerInput, Subscription};
 use crate::envelope::{Envelope, ErasedEnvelope, Extra, Links, Name, Record};
 use crate::event::{Event, Phase, Priority};
 use crate::id;
 use crate::id::Stamp;
 use crate::route_slot::RouteSlot;
-use crate::subscription::{Callback, HandlerInput, Subscription};
 use crate::unwind::panic_text;
 
 /// The options of one emission, as `deliver_wanted` takes them. Each kind of emission
@@ -202,7 +203,7 @@ impl Bus {
         opts: O,
     ) -> Uuid {
         let route = self.inner.resolve(key);
-        self.deliver_counted(payload, key.name, opts, &route, metrics::shard())
+        self.deliver_counted(payload, key.name, opts, &route, counter::shard())
     }
 
     /// Counts an emission on `route` and delivers it when anything wants it.
@@ -433,7 +434,7 @@ impl Bus {
         }
         let inner = &*self.inner;
         let _context = context::enter_handler(self, &handled);
-        let shard = super::metrics::shard();
+        let shard = super::counter::shard();
         for sub in route.subs.iter() {
             if sub.is_paused() || !sub.accepts(input) {
                 if let Some(w) = wait.as_deref_mut() {

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::metrics::Counter;
+use super::counter::Counter;
 
 /// Sub-buckets per power of two, as a power of two: 16 sub-buckets, 6.25% error.
 const SUB_BITS: u32 = 4;

@@ -1,13 +1,18 @@
 //! The [`Bus`]: emission, routing, history, dead letters, subscription control, metrics.
 
+mod answer;
 mod builder;
 mod children;
+pub(crate) mod context;
+pub(crate) mod counter;
+pub(crate) mod counters;
 mod dead_letter;
 mod dispatch;
 mod emit;
-mod histogram;
+pub(crate) mod histogram;
 mod history;
 pub(crate) mod metrics;
+mod queue;
 mod remote;
 mod replay;
 mod request;
@@ -15,6 +20,7 @@ mod routing;
 mod runtime;
 mod sink;
 mod subscribe;
+pub(crate) mod subscription;
 mod worker;
 
 use std::any::TypeId;
@@ -36,24 +42,26 @@ pub use dead_letter::DeadLetter;
 pub use emit::{Delivery, Emit};
 pub use history::{Filter, Tree};
 pub use metrics::{HandlerMetrics, LatencySnapshot, Metrics, NameMetrics};
+pub(crate) use queue::SubQueue;
 pub use replay::{ReplayReport, ReplaySource, REPLAYED_LABEL};
 pub(crate) use runtime::spawn as spawn_task;
 pub use sink::{RecordSink, SinkReadError};
 pub use subscribe::{Pattern, Subscriber, Typed};
 pub use worker::Overflow;
-pub(crate) use worker::SubQueue;
 
 pub(crate) use dispatch::LifecycleAt;
 pub(crate) use emit::EmitOptions;
 pub(crate) use routing::{Key, Route};
 
+use crate::bus::subscription::{
+    HandlerDescriptor, Subscription, SubscriptionInfo, SubscriptionSpec,
+};
 use crate::envelope::{Name, Record};
 use crate::error::{BuildError, BusError};
 use crate::event::Event;
-use crate::subscription::{HandlerDescriptor, Subscription, SubscriptionInfo, SubscriptionSpec};
+use counters::{BusCounters, NameStats};
 use dead_letter::DeadLetters;
 use history::History;
-use metrics::{BusCounters, NameStats};
 use routing::{RoutingTable, MAX_CACHED_NAMES};
 
 /// Default history capacity.
@@ -111,7 +119,7 @@ pub(crate) struct Inner {
     idle: tokio::sync::Notify,
     next_subscription: AtomicU64,
     request_timeout: Duration,
-    requests: request::Requests,
+    requests: answer::Requests,
     /// Longest wait between two retries.
     backoff_cap: Duration,
     /// What a full handler queue does on `emit`.
@@ -120,8 +128,8 @@ pub(crate) struct Inner {
     sinks: Vec<Arc<dyn RecordSink>>,
     /// The transport that sends every kept record to other processes.
     transport: Option<Arc<dyn crate::transport::Transport>>,
-    /// The inbox the transport was started with.
-    inbox: OnceLock<crate::transport::Inbox>,
+    /// What the inbox the transport was started with counts.
+    inbox_counts: OnceLock<Arc<crate::transport::InboxCounts>>,
     /// Pending and running children scopes, and the last finished ones.
     scopes: children::Scopes,
 }
@@ -197,7 +205,7 @@ impl TableCache {
     fn shard(&self) -> usize {
         match self.shard.get() {
             usize::MAX => {
-                let shard = metrics::claim_shard();
+                let shard = counter::claim_shard();
                 self.shard.set(shard);
                 shard
             }
@@ -209,7 +217,7 @@ impl TableCache {
 impl Drop for TableCache {
     fn drop(&mut self) {
         if self.shard.get() != usize::MAX {
-            metrics::release_shard(self.shard.get());
+            counter::release_shard(self.shard.get());
         }
     }
 }
@@ -233,7 +241,7 @@ thread_local! {
 pub(crate) fn thread_shard() -> usize {
     TABLES
         .try_with(TableCache::shard)
-        .unwrap_or(metrics::SHARED)
+        .unwrap_or(counter::SHARED)
 }
 
 /// Ends a borrow from the thread's table cache (also when unwinding).
@@ -435,7 +443,7 @@ impl Bus {
             .load()
             .subs
             .iter()
-            .map(|s| (s.name.to_string(), metrics::handler_metrics(s)))
+            .map(|s| (s.name.to_string(), s.metrics()))
             .collect();
         Metrics {
             emitted: names.values().map(|n| n.emitted).sum(),
@@ -563,7 +571,7 @@ impl Inner {
                 fallback = self.table.load_full();
                 let lent = Lent {
                     table: &fallback,
-                    shard: metrics::SHARED,
+                    shard: counter::SHARED,
                 };
                 (lent, None)
             }
@@ -602,7 +610,7 @@ impl Inner {
             // The thread is exiting and its cache is gone.
             Err(_) => f(Lent {
                 table: &self.table.load_full(),
-                shard: metrics::SHARED,
+                shard: counter::SHARED,
             }),
         }
     }

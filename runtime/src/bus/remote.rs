@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::replay::payload_type_id;
 use super::{lock, Bus, DeadLetter, Delivery, Inner};
+use crate::bus::subscription::Subscription;
 use crate::envelope::Record;
-use crate::subscription::Subscription;
 use crate::transport::{Audience, TransportStats, TRANSPORT_HANDLER};
 
 impl Bus {
@@ -51,8 +51,8 @@ impl Bus {
     pub fn transport_stats(&self) -> Option<TransportStats> {
         let transport = self.inner.transport.as_ref()?;
         let mut stats = transport.stats();
-        if let Some(inbox) = self.inner.inbox.get() {
-            inbox.fill(&mut stats);
+        if let Some(counts) = self.inner.inbox_counts.get() {
+            counts.fill(&mut stats);
         }
         Some(stats)
     }

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use super::worker::Scheduled;
 use super::{Bus, Delivery, Filter};
+use crate::bus::subscription::{Callback, HandlerInput, Subscription};
 use crate::envelope::{Meta, Record};
 use crate::json::DecodedMeta;
-use crate::subscription::{Callback, HandlerInput, Subscription};
 
 /// The label a replayed record carries, with the value `"true"`.
 pub const REPLAYED_LABEL: &str = "replayed";

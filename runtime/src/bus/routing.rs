@@ -10,11 +10,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::bus::metrics::NameStats;
+use crate::bus::counters::NameStats;
+use crate::bus::subscription::Subscription;
 use crate::envelope::Name;
 use crate::hash::FxBuild;
 use crate::route_slot::RouteSlot;
-use crate::subscription::Subscription;
 
 /// Routes for dynamic names beyond this many are computed per emit, not cached.
 pub(crate) const MAX_CACHED_NAMES: usize = 4096;

@@ -8,13 +8,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{Bus, SubscriptionHandle};
-use crate::envelope::{Envelope, Record};
-use crate::event::{Event, Kind, Phase, Priority};
-use crate::glob::Glob;
-use crate::subscription::{
+use crate::bus::subscription::{
     call_record, call_typed, when_record, when_typed, Callback, HandlerInput, HandlerReturn,
     PredicateFn, SubscriptionSpec,
 };
+use crate::envelope::{Envelope, Record};
+use crate::event::{Event, Kind, Phase, Priority};
+use crate::glob::Glob;
 
 /// Marker for a [`Subscriber`] routing on the event type `T`.
 pub struct Typed<T>(PhantomData<fn(T)>);

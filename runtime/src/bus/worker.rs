@@ -5,33 +5,23 @@
 //! retry of a sync handler) holds an [`Inflight`] token until it settles, so
 //! [`Bus::flush`] waits for all of them.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::metrics::Stopwatch;
-use super::{lock, Bus, Inner};
-use crate::context;
+use super::histogram::Stopwatch;
+use super::queue::{Inflight, Queued, SubQueue, TaskOutcome};
+use super::{lock, Bus};
+use crate::bus::context;
+use crate::bus::subscription::{BoxFuture, Callback, HandlerInput, Outcome, Subscription};
 use crate::envelope::{ErasedEnvelope, Links, Record};
-use crate::subscription::{BoxFuture, Callback, HandlerInput, Outcome, Subscription};
 use crate::unwind::panic_text;
-
-/// What happened to one scheduled delivery.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TaskOutcome {
-    Handled,
-    Failed,
-    Expired,
-    Dropped,
-}
 
 /// What a full queue does with a new event when the emitter cannot wait.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,24 +38,6 @@ pub enum Overflow {
 /// `env` (see [`Links::handled`]).
 pub(crate) fn handler_links(env: &ErasedEnvelope) -> Links {
     env.meta.child_links()
-}
-
-/// Counts a scheduled invocation until dropped.
-pub(crate) struct Inflight(Arc<Inner>);
-
-impl Inflight {
-    pub(crate) fn new(inner: &Arc<Inner>) -> Inflight {
-        inner.inflight.fetch_add(1, Ordering::AcqRel);
-        Inflight(inner.clone())
-    }
-}
-
-impl Drop for Inflight {
-    fn drop(&mut self) {
-        if self.0.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
 }
 
 /// Turns a panic inside a handler future into a failed outcome.
@@ -261,42 +233,7 @@ impl super::Delivery {
     }
 }
 
-struct Queued {
-    record: Record,
-    done: oneshot::Sender<TaskOutcome>,
-    _token: Inflight,
-}
-
-/// The bounded queue of one subscription with `concurrency = N`: at most N workers
-/// drain it; a worker exits when the queue is empty, so idle handlers cost nothing.
-pub(crate) struct SubQueue {
-    concurrency: usize,
-    capacity: usize,
-    state: Mutex<QueueState>,
-    room: Notify,
-}
-
-#[derive(Default)]
-struct QueueState {
-    items: VecDeque<Queued>,
-    workers: usize,
-}
-
 impl SubQueue {
-    pub(crate) fn new(concurrency: usize, capacity: usize) -> SubQueue {
-        SubQueue {
-            concurrency: concurrency.max(1),
-            capacity: capacity.max(1),
-            state: Mutex::new(QueueState::default()),
-            room: Notify::new(),
-        }
-    }
-
-    /// Events waiting (not yet running).
-    pub(crate) fn depth(&self) -> usize {
-        lock(&self.state).items.len()
-    }
-
     fn push(
         self: &Arc<Self>,
         bus: &Bus,

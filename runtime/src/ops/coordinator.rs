@@ -21,8 +21,8 @@ use super::shard::{IdMap, Sharded};
 use super::slots::{Place, Slots};
 use super::state::OpState;
 use super::{Config, OpHandle, OpId, Operation, Status, SubmitError};
+use crate::bus::context::InCurrentContext;
 use crate::bus::Bus;
-use crate::context::InCurrentContext;
 
 /// Resolves operations on shared targets by priority, runs the winners, retries
 /// failures and reports every transition as an event on its bus.

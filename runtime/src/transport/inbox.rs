@@ -2,13 +2,13 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::TransportStats;
+use super::counts::InboxCounts;
 use crate::bus::{Bus, Delivery, Inner};
 use crate::envelope::{Envelope, Meta, Name, Record};
 use crate::event::Event;
@@ -136,10 +136,7 @@ struct Shared {
     origin: Uuid,
     everyone: Mutex<Window>,
     shared: Mutex<Window>,
-    received: AtomicU64,
-    delivered: AtomicU64,
-    duplicates: AtomicU64,
-    rejected: AtomicU64,
+    counts: Arc<InboxCounts>,
 }
 
 /// A transport's way into its bus; cheap to clone.
@@ -169,10 +166,7 @@ impl Inbox {
                 origin: crate::id::next_unkept(),
                 everyone: Mutex::new(Window::new(window)),
                 shared: Mutex::new(Window::new(window)),
-                received: AtomicU64::new(0),
-                delivered: AtomicU64::new(0),
-                duplicates: AtomicU64::new(0),
-                rejected: AtomicU64::new(0),
+                counts: Arc::default(),
             }),
         }
     }
@@ -219,7 +213,7 @@ impl Inbox {
     /// to its stores: the publishing process keeps them).
     pub async fn deliver(&self, incoming: Incoming<'_>) -> Outcome {
         let s = &*self.shared;
-        s.received.fetch_add(1, Ordering::Relaxed);
+        s.counts.received.fetch_add(1, Ordering::Relaxed);
         let Some(inner) = s.bus.upgrade() else {
             return Outcome::Closed;
         };
@@ -231,7 +225,7 @@ impl Inbox {
             Ok(record) => record,
             Err(error) => {
                 let reason = error.to_string();
-                s.rejected.fetch_add(1, Ordering::Relaxed);
+                s.counts.rejected.fetch_add(1, Ordering::Relaxed);
                 // Every process gets the entry for everyone; one dead letter each is
                 // enough, so the copy for shared subscriptions is only counted.
                 if incoming.audience == Audience::Everyone {
@@ -253,22 +247,18 @@ impl Inbox {
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(record.id());
         if !fresh {
-            s.duplicates.fetch_add(1, Ordering::Relaxed);
+            s.counts.duplicates.fetch_add(1, Ordering::Relaxed);
             return Outcome::Duplicate;
         }
         let delivery = bus.deliver_remote(&record, incoming.audience).await;
-        s.delivered.fetch_add(1, Ordering::Relaxed);
+        s.counts.delivered.fetch_add(1, Ordering::Relaxed);
         Outcome::Delivered(delivery)
     }
 
-    /// Adds what the inbox counts (received, delivered, duplicates, rejected) to a
-    /// transport's own counters.
-    pub(crate) fn fill(&self, stats: &mut TransportStats) {
-        let s = &*self.shared;
-        stats.received = s.received.load(Ordering::Relaxed);
-        stats.delivered = s.delivered.load(Ordering::Relaxed);
-        stats.duplicates = s.duplicates.load(Ordering::Relaxed);
-        stats.rejected = s.rejected.load(Ordering::Relaxed);
+    /// What the inbox counts, shared with its bus for
+    /// [`Bus::transport_stats`](crate::Bus::transport_stats).
+    pub(crate) fn counts(&self) -> Arc<InboxCounts> {
+        self.shared.counts.clone()
     }
 }
 

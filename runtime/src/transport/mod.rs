@@ -59,6 +59,7 @@
 //! # });
 //! ```
 
+mod counts;
 mod error;
 mod inbox;
 mod memory;
@@ -70,6 +71,7 @@ use std::pin::Pin;
 
 use crate::envelope::Record;
 
+pub(crate) use counts::InboxCounts;
 pub use error::TransportError;
 pub use inbox::{
     Audience, Inbox, Incoming, Outcome, RejectedEntry, DEFAULT_DEDUP_WINDOW, TRANSPORT_HANDLER,

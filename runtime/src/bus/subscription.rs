@@ -4,149 +4,17 @@
 use std::any::TypeId;
 use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::bus::metrics::Counter;
+use crate::bus::counter::Counter;
+use crate::bus::metrics::HandlerMetrics;
 use crate::envelope::{Envelope, ErasedEnvelope, Record};
 use crate::event::{Event, Kind, Phase};
 use crate::glob::Glob;
-
-/// What a handler invocation came to: `Err` carries the failure text (boxed, so that an
-/// outcome is two words and comes back in registers). Not public API.
-#[doc(hidden)]
-pub type Outcome = Result<(), Box<str>>;
-
-/// A boxed, sendable future. Not public API.
-#[doc(hidden)]
-pub type BoxFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
-
-/// What a sync handler or a predicate is given. Not public API.
-#[doc(hidden)]
-#[derive(Clone, Copy)]
-pub struct HandlerInput<'a> {
-    #[doc(hidden)]
-    pub envelope: &'a ErasedEnvelope,
-    #[doc(hidden)]
-    pub record: Option<&'a Record>,
-}
-
-/// The event type a subscription routes on. Not public API.
-#[doc(hidden)]
-#[derive(Clone, Copy)]
-pub struct EventKey {
-    #[doc(hidden)]
-    pub type_id: fn() -> TypeId,
-    #[doc(hidden)]
-    pub name: &'static str,
-    #[doc(hidden)]
-    pub type_name: fn() -> &'static str,
-}
-
-impl EventKey {
-    /// The key of `T`. Not public API.
-    #[doc(hidden)]
-    pub const fn of<T: Event>() -> EventKey {
-        EventKey {
-            type_id: TypeId::of::<T>,
-            name: T::NAME,
-            type_name: std::any::type_name::<T>,
-        }
-    }
-}
-
-/// How a registered handler is called. Not public API.
-#[doc(hidden)]
-#[derive(Clone, Copy)]
-pub enum HandlerCall {
-    /// Runs inline in `emit`.
-    Sync(fn(HandlerInput<'_>) -> Outcome),
-    /// Runs as a task.
-    Async(fn(Record) -> BoxFuture),
-}
-
-/// A subscription declared with `#[on]`; add one to a bus by hand with
-/// [`subscription!`](crate::subscription!) and
-/// [`Builder::subscription`](crate::bus::Builder::subscription).
-#[derive(Clone, Copy)]
-pub struct HandlerDescriptor {
-    #[doc(hidden)]
-    pub name: &'static str,
-    #[doc(hidden)]
-    pub group: &'static str,
-    #[doc(hidden)]
-    pub priority: i32,
-    #[doc(hidden)]
-    pub event: Option<EventKey>,
-    #[doc(hidden)]
-    pub pattern: Option<&'static str>,
-    #[doc(hidden)]
-    pub phase: Option<Phase>,
-    #[doc(hidden)]
-    pub kind: Option<Kind>,
-    #[doc(hidden)]
-    pub source: Option<&'static str>,
-    #[doc(hidden)]
-    pub when: Option<fn(HandlerInput<'_>) -> bool>,
-    #[doc(hidden)]
-    pub wants_record: bool,
-    #[doc(hidden)]
-    pub concurrency: u32,
-    #[doc(hidden)]
-    pub retry: u32,
-    #[doc(hidden)]
-    pub backoff: std::time::Duration,
-    #[doc(hidden)]
-    pub shared: bool,
-    #[doc(hidden)]
-    pub call: HandlerCall,
-}
-
-impl HandlerDescriptor {
-    /// The subscription name (`module_path::fn_name` unless `name = ".."` was given).
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-    /// The group it belongs to.
-    pub fn group(&self) -> &'static str {
-        self.group
-    }
-    /// Its priority: higher runs first.
-    pub fn priority(&self) -> i32 {
-        self.priority
-    }
-    /// The event type it routes on, if any.
-    pub fn event_name(&self) -> Option<&'static str> {
-        self.event.map(|e| e.name)
-    }
-    /// Its name pattern, if any.
-    pub fn pattern(&self) -> Option<&'static str> {
-        self.pattern
-    }
-    /// Whether the handler is `async`.
-    pub fn is_async(&self) -> bool {
-        matches!(self.call, HandlerCall::Async(_))
-    }
-    /// Whether it runs once across the processes of a transport (`shared`).
-    pub fn is_shared(&self) -> bool {
-        self.shared
-    }
-}
-
-impl fmt::Debug for HandlerDescriptor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HandlerDescriptor")
-            .field("name", &self.name)
-            .field("group", &self.group)
-            .field("priority", &self.priority)
-            .field("event", &self.event_name())
-            .field("pattern", &self.pattern)
-            .field("async", &self.is_async())
-            .finish_non_exhaustive()
-    }
-}
+pub use crate::handler::{
+    BoxFuture, EventKey, HandlerCall, HandlerDescriptor, HandlerInput, Outcome,
+};
 
 pub(crate) type SyncFn = dyn Fn(HandlerInput<'_>) -> Outcome + Send + Sync;
 pub(crate) type AsyncFn = dyn Fn(Record) -> BoxFuture + Send + Sync;
@@ -184,7 +52,7 @@ pub(crate) struct Subscription {
     /// Runs once across the processes of a transport (see `crate::transport`).
     pub(crate) shared: bool,
     /// Latency of its invocations.
-    pub(crate) stats: crate::bus::metrics::HandlerStats,
+    pub(crate) stats: crate::bus::counters::HandlerStats,
 }
 
 impl Subscription {
@@ -249,7 +117,7 @@ impl Subscription {
             },
             queue,
             shared: spec.shared,
-            stats: crate::bus::metrics::HandlerStats::default(),
+            stats: crate::bus::counters::HandlerStats::default(),
         }
     }
 
@@ -282,6 +150,16 @@ impl Subscription {
     pub(crate) fn routes(&self, type_id: TypeId, name: &str) -> bool {
         self.event.is_none_or(|(t, _)| t == type_id)
             && self.pattern.as_ref().is_none_or(|g| g.matches(name))
+    }
+
+    /// Its entry in [`Metrics::handlers`](crate::bus::Metrics::handlers).
+    pub(crate) fn metrics(&self) -> HandlerMetrics {
+        HandlerMetrics {
+            delivered: self.delivered.get(),
+            failed: self.failed.get(),
+            latency: self.stats.latency.snapshot(),
+            queue_depth: self.queue.as_ref().map_or(0, |q| q.depth() as u64),
+        }
     }
 
     pub(crate) fn info(&self) -> SubscriptionInfo {
@@ -388,7 +266,7 @@ impl Emittable for () {
 
 impl<R: Event> Emittable for R {
     fn __herald_emit_child(self, handled: &ErasedEnvelope) {
-        crate::context::with_current_bus(|bus| bus.emit_child(self, handled));
+        crate::bus::context::with_current_bus(|bus| bus.emit_child(self, handled));
     }
 }
 
