@@ -2,12 +2,11 @@
 //! generated, so one mistake gives one error instead of a cascade in every place that
 //! uses the type or the handler.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
-use syn::spanned::Spanned;
-use syn::{Data, DeriveInput, FnArg, Item, ItemFn};
+use syn::{Data, DeriveInput, FnArg, ItemFn};
 
-use crate::ast::unraw;
+use crate::syntax::{bounded_generics, unraw};
 
 /// A bare `Event` impl (a placeholder name, nothing registered) so code that uses the
 /// type as an event still compiles. None for unions, which cannot be events at all.
@@ -17,7 +16,7 @@ pub fn event(input: &DeriveInput) -> Option<TokenStream> {
     }
     let ident = &input.ident;
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
-    let generics = crate::expand::event::bounded_generics(input);
+    let generics = bounded_generics(input);
     let where_clause = &generics.where_clause;
     Some(quote! {
         const _: () = {
@@ -64,22 +63,4 @@ pub fn handler(func: &ItemFn) -> Option<TokenStream> {
             }
         };
     })
-}
-
-/// Where to point an error about an item that is not what the attribute goes on: its
-/// name when it has one.
-pub fn item_name_span(item: &Item) -> Span {
-    match item {
-        Item::Struct(i) => i.ident.span(),
-        Item::Enum(i) => i.ident.span(),
-        Item::Union(i) => i.ident.span(),
-        Item::Const(i) => i.ident.span(),
-        Item::Static(i) => i.ident.span(),
-        Item::Trait(i) => i.ident.span(),
-        Item::Type(i) => i.ident.span(),
-        Item::Mod(i) => i.ident.span(),
-        Item::Fn(i) => i.sig.ident.span(),
-        Item::Impl(i) => i.self_ty.span(),
-        other => other.span(),
-    }
 }

@@ -37,6 +37,7 @@ mod ast;
 mod attr;
 mod expand;
 mod fallback;
+mod syntax;
 mod valid;
 
 use proc_macro::TokenStream;

@@ -3,12 +3,12 @@
 
 use darling::error::Accumulator;
 use darling::Error;
-use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, FnArg, Ident, ItemFn, ReturnType, Type};
 
-use crate::ast::{param_ident, returns_result, strip_type, text_of, Param};
+use crate::ast::Param;
 use crate::attr::{EventOptions, InstrumentOptions, Int, OnOptions, ParamSelection, Str};
+use crate::syntax::{at, param_ident, returns_result, strip_type, text_of};
 
 /// The kinds `kind = ".."` accepts, with the `Kind` variant each names.
 pub const KINDS: &[(&str, &str)] = &[
@@ -146,11 +146,6 @@ pub fn one_of(
             .with_span(&value.span))
         }
     }
-}
-
-/// An error spanned on `span`.
-pub fn at(span: Span, message: impl std::fmt::Display) -> Error {
-    Error::custom(message).with_span(&span)
 }
 
 /// Checks the version literal.
@@ -471,6 +466,7 @@ pub fn instrument_options(func: &ItemFn, opts: &InstrumentOptions, errors: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proc_macro2::Span;
 
     fn s(v: &str) -> Str {
         Str {

@@ -11,8 +11,9 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{AttrStyle, Item, ItemFn, ReturnType};
 
-use crate::ast::{unnameable, unraw, Instrumented, Operation};
-use crate::{attr, fallback, valid};
+use crate::ast::{Instrumented, Operation};
+use crate::attr;
+use crate::syntax::{at, item_name_span, unnameable, unraw};
 
 /// Expands `#[instrument_events(args)] item`.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -35,15 +36,14 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 fn not_a_function(item: TokenStream) -> darling::Error {
     if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
         if method.default.is_none() {
-            return valid::at(
+            return at(
                 method.sig.ident.span(),
                 "`#[instrument_events]` needs a function body; put it on the implementations instead",
             );
         }
     }
-    let span = syn::parse2::<Item>(item)
-        .map_or_else(|_| Span::call_site(), |i| fallback::item_name_span(&i));
-    valid::at(
+    let span = syn::parse2::<Item>(item).map_or_else(|_| Span::call_site(), |i| item_name_span(&i));
+    at(
         span,
         "`#[instrument_events]` goes on a function or a method",
     )

@@ -6,7 +6,8 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Item, ItemFn, ReturnType};
 
-use crate::ast::{unnameable, unraw, Handler, Param};
+use crate::ast::{Handler, Param};
+use crate::syntax::{at, item_name_span, unnameable, unraw};
 use crate::{fallback, valid};
 
 /// Expands `#[on(args)] item`.
@@ -16,8 +17,8 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         parsed => {
             let span = parsed
                 .as_ref()
-                .map_or_else(|_| Span::call_site(), fallback::item_name_span);
-            let error = valid::at(
+                .map_or_else(|_| Span::call_site(), item_name_span);
+            let error = at(
                 span,
                 "`#[on]` goes on a free function, such as `fn handle(event: &OrderPlaced)`",
             )
