@@ -7,7 +7,7 @@ use syn::{DeriveInput, Expr, Ident, ItemFn, Path, Type};
 
 use crate::attr::{self, InstrumentOptions};
 use crate::syntax::{at, has_receiver, returns_result, snake_case, unraw};
-use crate::valid;
+use crate::{valid, value};
 
 /// A type deriving `Event`, with its options checked.
 pub struct EventDef<'a> {
@@ -38,22 +38,22 @@ impl<'a> EventDef<'a> {
             .handle(attr::parse_event_attrs(&input.attrs))
             .unwrap_or_default();
         let name = match &opts.name {
-            Some(name) => errors.handle(valid::record_name("event", name)),
+            Some(name) => errors.handle(value::record_name("event", name)),
             None => errors.handle(default_event_name(&input.ident)),
         };
-        let version = opts.version.and_then(|v| errors.handle(valid::version(v)));
+        let version = opts.version.and_then(|v| errors.handle(value::version(v)));
         let kind = opts
             .kind
             .as_ref()
-            .and_then(|k| errors.handle(valid::one_of("kind", valid::KINDS, k)));
+            .and_then(|k| errors.handle(value::one_of("kind", value::KINDS, k)));
         let phase = opts
             .phase
             .as_ref()
-            .and_then(|p| errors.handle(valid::one_of("phase", valid::PHASES, p)));
+            .and_then(|p| errors.handle(value::one_of("phase", value::PHASES, p)));
         let ttl_nanos = opts
             .ttl
             .as_ref()
-            .and_then(|t| errors.handle(valid::duration("ttl", t)));
+            .and_then(|t| errors.handle(value::duration("ttl", t)));
         valid::event_options(input, &opts, kind, &mut errors);
         errors.finish_with(EventDef {
             input,
@@ -75,7 +75,7 @@ impl<'a> EventDef<'a> {
 
 fn default_event_name(ident: &Ident) -> darling::Result<String> {
     let name = snake_case(&unraw(ident));
-    if valid::is_record_name(&name) {
+    if value::is_record_name(&name) {
         Ok(name)
     } else {
         Err(at(
@@ -134,23 +134,23 @@ impl<'a> Handler<'a> {
         let name = opts
             .name
             .as_ref()
-            .and_then(|n| errors.handle(valid::label("subscription name", n)));
+            .and_then(|n| errors.handle(value::label("subscription name", n)));
         let group = opts
             .group
             .as_ref()
-            .and_then(|g| errors.handle(valid::label("group", g)));
+            .and_then(|g| errors.handle(value::label("group", g)));
         let pattern = opts
             .pattern
             .as_ref()
-            .and_then(|p| errors.handle(valid::pattern(p)));
+            .and_then(|p| errors.handle(value::pattern(p)));
         let phase = opts
             .phase
             .as_ref()
-            .and_then(|p| errors.handle(valid::one_of("phase", valid::PHASES, p)));
+            .and_then(|p| errors.handle(value::one_of("phase", value::PHASES, p)));
         let kind = opts
             .kind
             .as_ref()
-            .and_then(|k| errors.handle(valid::one_of("kind", valid::KINDS, k)));
+            .and_then(|k| errors.handle(value::one_of("kind", value::KINDS, k)));
         let delivery = valid::handler_options(func, opts, &mut errors);
         errors.finish_with(Handler {
             func,
@@ -217,7 +217,7 @@ impl Instrumented {
         let fn_name = unraw(&func.sig.ident);
         let operation = match &opts.name {
             Some(name) => errors
-                .handle(valid::record_name("operation", name))
+                .handle(value::record_name("operation", name))
                 .map(Operation::Named),
             None if has_receiver(&func) => Some(Operation::Method(fn_name)),
             None => Some(Operation::Function(fn_name)),

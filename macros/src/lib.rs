@@ -39,6 +39,7 @@ mod expand;
 mod fallback;
 mod syntax;
 mod valid;
+mod value;
 
 use proc_macro::TokenStream;
 
