@@ -1,6 +1,6 @@
-//! What a macro emits beside its errors: a harmless stand-in for what it would have
-//! generated, so one mistake gives one error instead of a cascade in every place that
-//! uses the type or the handler.
+//! What a macro emits when the input has mistakes: the errors, beside the untouched
+//! item and a harmless stand-in for what it would have generated, so one mistake gives
+//! one error instead of a cascade in every place that uses the type or the handler.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -8,9 +8,30 @@ use syn::{Data, DeriveInput, FnArg, ItemFn};
 
 use crate::syntax::{bounded_generics, unraw};
 
+/// `#[derive(Event)]` with mistakes: the errors and a stand-in impl.
+pub fn event(input: &DeriveInput, errors: darling::Error) -> TokenStream {
+    let errors = errors.write_errors();
+    let stub = event_stub(input);
+    quote!(#errors #stub)
+}
+
+/// `#[on]` with mistakes: the errors, the function, and a stand-in descriptor.
+pub fn handler(func: &ItemFn, errors: darling::Error) -> TokenStream {
+    let errors = errors.write_errors();
+    let stub = handler_stub(func);
+    quote!(#errors #func #stub)
+}
+
+/// An attribute with mistakes where no stand-in is needed: the errors and the item as
+/// it was written.
+pub fn untouched(item: TokenStream, errors: darling::Error) -> TokenStream {
+    let errors = errors.write_errors();
+    quote!(#errors #item)
+}
+
 /// A bare `Event` impl (a placeholder name, nothing registered) so code that uses the
 /// type as an event still compiles. None for unions, which cannot be events at all.
-pub fn event(input: &DeriveInput) -> Option<TokenStream> {
+fn event_stub(input: &DeriveInput) -> Option<TokenStream> {
     if let Data::Union(_) = input.data {
         return None;
     }
@@ -30,7 +51,7 @@ pub fn event(input: &DeriveInput) -> Option<TokenStream> {
 
 /// An unregistered descriptor under the name `subscription!` looks for, with a handler
 /// that does nothing. None for methods, where a sibling item would itself be an error.
-pub fn handler(func: &ItemFn) -> Option<TokenStream> {
+fn handler_stub(func: &ItemFn) -> Option<TokenStream> {
     if let Some(FnArg::Receiver(_)) = func.sig.inputs.first() {
         return None;
     }

@@ -10,15 +10,15 @@ use crate::ast::EventDef;
 use crate::fallback;
 use crate::syntax::bounded_generics;
 
-/// Expands `#[derive(Event)]`; on a mistake, the errors and a stand-in impl.
+/// Expands `#[derive(Event)]`: reads the model, checks it, then generates; on a
+/// mistake, the errors and a stand-in impl.
 pub fn derive(input: &DeriveInput) -> TokenStream {
-    match EventDef::from_syn(input) {
-        Ok(def) => expand(&def),
-        Err(errors) => {
-            let errors = errors.write_errors();
-            let stub = fallback::event(input);
-            quote!(#errors #stub)
-        }
+    let mut errors = darling::Error::accumulator();
+    let def = EventDef::from_syn(input, &mut errors);
+    errors.handle(def.validate());
+    match errors.finish() {
+        Ok(()) => expand(&def),
+        Err(errors) => fallback::event(input, errors),
     }
 }
 

@@ -12,24 +12,25 @@ use syn::spanned::Spanned;
 use syn::{AttrStyle, Item, ItemFn, ReturnType};
 
 use crate::ast::{Instrumented, Operation};
-use crate::attr;
 use crate::syntax::{at, item_name_span, unnameable, unraw};
+use crate::{attr, fallback};
 
-/// Expands `#[instrument_events(args)] item`.
+/// Expands `#[instrument_events(args)] item`: reads the model, checks it, then
+/// generates; on a mistake, the errors beside the item as written.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let func = match syn::parse2::<ItemFn>(item.clone()) {
         Ok(func) => func,
         Err(_) => {
-            let error = not_a_function(item.clone()).write_errors();
-            return quote!(#error #item);
+            let error = not_a_function(item.clone());
+            return fallback::untouched(item, error);
         }
     };
-    match Instrumented::from_syn(attr::parse_instrument_args(args), func) {
-        Ok(model) => instrument(&model),
-        Err(errors) => {
-            let errors = errors.write_errors();
-            quote!(#errors #item)
-        }
+    let mut errors = darling::Error::accumulator();
+    let model = Instrumented::from_syn(attr::parse_instrument_args(args), func, &mut errors);
+    errors.handle(model.validate());
+    match errors.finish() {
+        Ok(()) => instrument(&model),
+        Err(errors) => fallback::untouched(item, errors),
     }
 }
 

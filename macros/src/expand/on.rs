@@ -6,11 +6,12 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Item, ItemFn, ReturnType};
 
-use crate::ast::{Handler, Param};
+use crate::ast::{Delivery, Handler, Param};
+use crate::fallback;
 use crate::syntax::{at, item_name_span, unnameable, unraw};
-use crate::{fallback, valid};
 
-/// Expands `#[on(args)] item`.
+/// Expands `#[on(args)] item`: reads the model, checks it, then generates; on a
+/// mistake, the errors beside the function and a stand-in descriptor.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let func = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(func)) => func,
@@ -21,21 +22,19 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             let error = at(
                 span,
                 "`#[on]` goes on a free function, such as `fn handle(event: &OrderPlaced)`",
-            )
-            .write_errors();
-            return quote!(#error #item);
+            );
+            return fallback::untouched(item, error);
         }
     };
-    match Handler::from_syn(args, &func) {
-        Ok(handler) => {
+    let mut errors = darling::Error::accumulator();
+    let handler = Handler::from_syn(args, &func, &mut errors);
+    errors.handle(handler.validate());
+    match errors.finish() {
+        Ok(()) => {
             let descriptor = descriptor(&handler);
             quote!(#func #descriptor)
         }
-        Err(errors) => {
-            let errors = errors.write_errors();
-            let stub = fallback::handler(&func);
-            quote!(#errors #func #stub)
-        }
+        Err(errors) => fallback::handler(&func, errors),
     }
 }
 
@@ -107,7 +106,7 @@ fn descriptor(h: &Handler<'_>) -> TokenStream {
         None => (TokenStream::new(), none.clone()),
     };
     let wants_record = h.wants_record();
-    let valid::Delivery {
+    let Delivery {
         concurrency,
         retry,
         backoff_nanos: backoff,
