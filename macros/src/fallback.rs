@@ -2,11 +2,12 @@
 //! item and a harmless stand-in for what it would have generated, so one mistake gives
 //! one error instead of a cascade in every place that uses the type or the handler.
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
 use syn::{Data, DeriveInput, FnArg, ItemFn};
 
-use crate::syntax::{bounded_generics, unraw};
+use crate::expand::descriptor::{const_ident, Descriptor, Fields};
+use crate::syntax::bounded_generics;
 
 /// `#[derive(Event)]` with mistakes: the errors and a stand-in impl.
 pub fn event(input: &DeriveInput, errors: darling::Error) -> TokenStream {
@@ -55,33 +56,18 @@ fn handler_stub(func: &ItemFn) -> Option<TokenStream> {
     if let Some(FnArg::Receiver(_)) = func.sig.inputs.first() {
         return None;
     }
-    let vis = &func.vis;
-    let name = unraw(&func.sig.ident);
-    let konst = format_ident!("__herald_subscription_{}", name);
-    Some(quote! {
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals, dead_code)]
-        #vis const #konst: ::herald::__private::HandlerDescriptor = {
+    let descriptor = Descriptor {
+        func,
+        // Spanned on the attribute: the function itself is left as written.
+        konst: const_ident(&func.sig.ident, Span::call_site()),
+        registered: false,
+        call_fn: quote! {
             fn __herald_call(_: ::herald::__private::HandlerInput<'_>) -> ::herald::__private::Outcome {
                 ::core::result::Result::Ok(())
             }
-            ::herald::__private::HandlerDescriptor {
-                name: ::core::concat!(::core::module_path!(), "::", #name),
-                group: "default",
-                priority: 0,
-                event: ::core::option::Option::None,
-                pattern: ::core::option::Option::None,
-                phase: ::core::option::Option::None,
-                kind: ::core::option::Option::None,
-                source: ::core::option::Option::None,
-                when: ::core::option::Option::None,
-                wants_record: false,
-                concurrency: 0,
-                retry: 0,
-                backoff: ::core::time::Duration::ZERO,
-                shared: false,
-                call: ::herald::__private::HandlerCall::Sync(__herald_call),
-            }
-        };
-    })
+        },
+        is_async: false,
+        fields: Fields::default(),
+    };
+    Some(descriptor.constant())
 }
