@@ -16,6 +16,8 @@ use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, Meta, Path, Token, Type, UnOp};
 
+use crate::syntax::text_of;
+
 /// The options of `#[event(...)]`, read from every `#[event]` attribute of the type
 /// (see [`parse_event_attrs`]).
 #[derive(Debug, Default, FromMeta)]
@@ -373,7 +375,7 @@ pub fn parse_on_args(tokens: TokenStream, errors: &mut Accumulator) -> OnArgs {
     for item in items {
         match &item {
             NestedMeta::Meta(Meta::Path(p)) if event.is_none() && !is_on_option(p) => {
-                let written = crate::ast::text_of(p);
+                let written = text_of(p);
                 errors.push(
                     Error::custom(format!(
                         "the event type goes first: `#[on({written}, ...)]`"

@@ -1,23 +1,44 @@
-//! What a macro emits beside its errors: a harmless stand-in for what it would have
-//! generated, so one mistake gives one error instead of a cascade in every place that
-//! uses the type or the handler.
+//! What a macro emits when the input has mistakes: the errors, beside the untouched
+//! item and a harmless stand-in for what it would have generated, so one mistake gives
+//! one error instead of a cascade in every place that uses the type or the handler.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
-use syn::spanned::Spanned;
-use syn::{Data, DeriveInput, FnArg, Item, ItemFn};
+use quote::quote;
+use syn::{Data, DeriveInput, FnArg, ItemFn};
 
-use crate::ast::unraw;
+use crate::expand::descriptor::{const_ident, Descriptor, Fields};
+use crate::syntax::bounded_generics;
+
+/// `#[derive(Event)]` with mistakes: the errors and a stand-in impl.
+pub fn event(input: &DeriveInput, errors: darling::Error) -> TokenStream {
+    let errors = errors.write_errors();
+    let stub = event_stub(input);
+    quote!(#errors #stub)
+}
+
+/// `#[on]` with mistakes: the errors, the function, and a stand-in descriptor.
+pub fn handler(func: &ItemFn, errors: darling::Error) -> TokenStream {
+    let errors = errors.write_errors();
+    let stub = handler_stub(func);
+    quote!(#errors #func #stub)
+}
+
+/// An attribute with mistakes where no stand-in is needed: the errors and the item as
+/// it was written.
+pub fn untouched(item: TokenStream, errors: darling::Error) -> TokenStream {
+    let errors = errors.write_errors();
+    quote!(#errors #item)
+}
 
 /// A bare `Event` impl (a placeholder name, nothing registered) so code that uses the
 /// type as an event still compiles. None for unions, which cannot be events at all.
-pub fn event(input: &DeriveInput) -> Option<TokenStream> {
+fn event_stub(input: &DeriveInput) -> Option<TokenStream> {
     if let Data::Union(_) = input.data {
         return None;
     }
     let ident = &input.ident;
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
-    let generics = crate::expand::event::bounded_generics(input);
+    let generics = bounded_generics(input);
     let where_clause = &generics.where_clause;
     Some(quote! {
         const _: () = {
@@ -31,55 +52,22 @@ pub fn event(input: &DeriveInput) -> Option<TokenStream> {
 
 /// An unregistered descriptor under the name `subscription!` looks for, with a handler
 /// that does nothing. None for methods, where a sibling item would itself be an error.
-pub fn handler(func: &ItemFn) -> Option<TokenStream> {
+fn handler_stub(func: &ItemFn) -> Option<TokenStream> {
     if let Some(FnArg::Receiver(_)) = func.sig.inputs.first() {
         return None;
     }
-    let vis = &func.vis;
-    let name = unraw(&func.sig.ident);
-    let konst = format_ident!("__herald_subscription_{}", name);
-    Some(quote! {
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals, dead_code)]
-        #vis const #konst: ::herald::__private::HandlerDescriptor = {
+    let descriptor = Descriptor {
+        func,
+        // Spanned on the attribute: the function itself is left as written.
+        konst: const_ident(&func.sig.ident, Span::call_site()),
+        registered: false,
+        call_fn: quote! {
             fn __herald_call(_: ::herald::__private::HandlerInput<'_>) -> ::herald::__private::Outcome {
                 ::core::result::Result::Ok(())
             }
-            ::herald::__private::HandlerDescriptor {
-                name: ::core::concat!(::core::module_path!(), "::", #name),
-                group: "default",
-                priority: 0,
-                event: ::core::option::Option::None,
-                pattern: ::core::option::Option::None,
-                phase: ::core::option::Option::None,
-                kind: ::core::option::Option::None,
-                source: ::core::option::Option::None,
-                when: ::core::option::Option::None,
-                wants_record: false,
-                concurrency: 0,
-                retry: 0,
-                backoff: ::core::time::Duration::ZERO,
-                shared: false,
-                call: ::herald::__private::HandlerCall::Sync(__herald_call),
-            }
-        };
-    })
-}
-
-/// Where to point an error about an item that is not what the attribute goes on: its
-/// name when it has one.
-pub fn item_name_span(item: &Item) -> Span {
-    match item {
-        Item::Struct(i) => i.ident.span(),
-        Item::Enum(i) => i.ident.span(),
-        Item::Union(i) => i.ident.span(),
-        Item::Const(i) => i.ident.span(),
-        Item::Static(i) => i.ident.span(),
-        Item::Trait(i) => i.ident.span(),
-        Item::Type(i) => i.ident.span(),
-        Item::Mod(i) => i.ident.span(),
-        Item::Fn(i) => i.sig.ident.span(),
-        Item::Impl(i) => i.self_ty.span(),
-        other => other.span(),
-    }
+        },
+        is_async: false,
+        fields: Fields::default(),
+    };
+    Some(descriptor.constant())
 }

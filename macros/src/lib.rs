@@ -33,11 +33,18 @@
 //! # fn main() { assert_eq!(herald::with_bus(&herald::Bus::disabled(), || checkout(7)), Ok(7)); }
 //! ```
 
+// Each macro runs the same passes in one line: `attr` reads the options, `ast` builds
+// the model from them and the item, `valid` checks the rules across the model, then
+// `expand` generates, or `fallback` writes the errors beside a harmless stand-in.
+// `value` reads single option values for `ast`; `syntax` holds the helpers every pass
+// shares and imports no other module of the crate.
 mod ast;
 mod attr;
 mod expand;
 mod fallback;
+mod syntax;
 mod valid;
+mod value;
 
 use proc_macro::TokenStream;
 

@@ -1,515 +1,157 @@
-//! Rules on values and on combinations of options, each with a message that says what
-//! is wrong and what to write instead.
+//! The rules that relate several options, or an option and the item it is on, checked
+//! over a model once it is built (see `ast`). Each mistake is reported with a message
+//! that says what is wrong and what to write instead, spanned on what was written, and
+//! every mistake is reported, not just the first.
 
 use darling::error::Accumulator;
 use darling::Error;
-use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{Data, DeriveInput, FnArg, Ident, ItemFn, ReturnType, Type};
+use syn::{Ident, ReturnType};
 
-use crate::ast::{param_ident, returns_result, strip_type, text_of, Param};
-use crate::attr::{EventOptions, InstrumentOptions, Int, OnOptions, ParamSelection, Str};
+use crate::ast::{classify, EventDef, Handler, Instrumented, Param};
+use crate::attr::ParamSelection;
+use crate::syntax::{at, param_ident, returns_result, text_of};
 
-/// The kinds `kind = ".."` accepts, with the `Kind` variant each names.
-pub const KINDS: &[(&str, &str)] = &[
-    ("command", "Command"),
-    ("notification", "Notification"),
-    ("query", "Query"),
-    ("response", "Response"),
-    ("error", "Error"),
-];
-
-/// The phases `phase = ".."` accepts, with the `Phase` variant each names.
-pub const PHASES: &[(&str, &str)] = &[
-    ("pending", "Pending"),
-    ("started", "Started"),
-    ("progress", "Progress"),
-    ("completing", "Completing"),
-    ("completed", "Completed"),
-    ("failed", "Failed"),
-    ("cancelled", "Cancelled"),
-];
-
-/// The duration units `ttl` and `backoff` accept, with their length in nanoseconds.
-const UNITS: &[(&str, u64)] = &[
-    ("us", 1_000),
-    ("ms", 1_000_000),
-    ("s", 1_000_000_000),
-    ("m", 60 * 1_000_000_000),
-    ("h", 60 * 60 * 1_000_000_000),
-];
-
-/// Whether `name` is dotted segments of `[a-z0-9_]+`.
-pub fn is_record_name(name: &str) -> bool {
-    !name.is_empty() && name.split('.').all(is_name_segment)
-}
-
-fn is_name_segment(segment: &str) -> bool {
-    !segment.is_empty()
-        && segment
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
-/// Checks an event or operation name (`name = ".."` of `#[event]` and
-/// `#[instrument_events]`).
-pub fn record_name(what: &str, name: &Str) -> darling::Result<String> {
-    if is_record_name(&name.value) {
-        Ok(name.value.clone())
-    } else {
-        Err(Error::custom(format!(
-            "invalid {what} name `{}`: use dotted segments of lowercase letters, digits and `_`, such as `order.placed`",
-            name.value
-        ))
-        .with_span(&name.span))
-    }
-}
-
-/// Checks a glob over record names: dotted segments that are `*`, `**` or a name
-/// segment.
-pub fn pattern(glob: &Str) -> darling::Result<String> {
-    let valid = !glob.value.is_empty()
-        && glob
-            .value
-            .split('.')
-            .all(|s| s == "*" || s == "**" || is_name_segment(s));
-    if valid {
-        Ok(glob.value.clone())
-    } else {
-        Err(Error::custom(format!(
-            "invalid pattern `{}`: use dotted segments that are `*` (one segment), `**` (any number) or lowercase names, such as `order.*`",
-            glob.value
-        ))
-        .with_span(&glob.span))
-    }
-}
-
-/// Checks a subscription name or group: printable, without spaces.
-pub fn label(what: &str, value: &Str) -> darling::Result<String> {
-    let valid = !value.value.is_empty()
-        && value
-            .value
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/'));
-    if valid {
-        Ok(value.value.clone())
-    } else {
-        Err(Error::custom(format!(
-            "invalid {what} `{}`: use letters, digits and `_`, `-`, `.`, `:`, `/`, without spaces",
-            value.value
-        ))
-        .with_span(&value.span))
-    }
-}
-
-/// Parses a duration such as `250ms`, `30s`, `5m` or `1h` into nanoseconds.
-pub fn duration(what: &str, text: &Str) -> darling::Result<u64> {
-    let err = |why: &str| {
-        Error::custom(format!("invalid `{what}` duration `{}`: {why}", text.value))
-            .with_span(&text.span)
-    };
-    let digits_end = text
-        .value
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.value.len());
-    let (digits, unit) = text.value.split_at(digits_end);
-    let Some(&(_, scale)) = UNITS.iter().find(|(u, _)| *u == unit) else {
-        return Err(err(
-            "write a whole number followed by `us`, `ms`, `s`, `m` or `h`, such as `250ms`",
-        ));
-    };
-    let count: u64 = digits.parse().map_err(|_| {
-        err("write a whole number followed by `us`, `ms`, `s`, `m` or `h`, such as `250ms`")
-    })?;
-    let nanos = count.checked_mul(scale).ok_or_else(|| err("too long"))?;
-    if nanos == 0 {
-        return Err(err("must be longer than zero"));
-    }
-    Ok(nanos)
-}
-
-/// The variant named by a `kind` or `phase` value.
-pub fn one_of(
-    what: &str,
-    table: &[(&str, &'static str)],
-    value: &Str,
-) -> darling::Result<&'static str> {
-    match table.iter().find(|(text, _)| *text == value.value) {
-        Some((_, variant)) => Ok(variant),
-        None => {
-            let expected: Vec<String> = table.iter().map(|(t, _)| format!("`{t}`")).collect();
-            Err(Error::custom(format!(
-                "unknown {what} `{}`: expected one of {}",
-                value.value,
-                expected.join(", ")
-            ))
-            .with_span(&value.span))
-        }
-    }
-}
-
-/// An error spanned on `span`.
-pub fn at(span: Span, message: impl std::fmt::Display) -> Error {
-    Error::custom(message).with_span(&span)
-}
-
-/// Checks the version literal.
-pub fn version(version: Int<u32>) -> darling::Result<u32> {
-    if version.value == 0 {
-        Err(at(version.span, "event versions start at 1"))
-    } else {
-        Ok(version.value)
-    }
-}
-
-/// What `#[derive(Event)]` may be applied to, and where `#[event]` belongs.
-pub fn event_target(input: &DeriveInput, errors: &mut Accumulator) {
-    let misplaced = |attrs: &[syn::Attribute], errors: &mut Accumulator, what: &str| {
-        for attr in attrs.iter().filter(|a| a.path().is_ident("event")) {
-            errors.push(at(
-                attr.path().span(),
-                format!("`#[event(...)]` goes on the type, not on a {what}"),
-            ));
-        }
-    };
-    match &input.data {
-        Data::Union(u) => errors.push(at(
-            u.union_token.span,
-            "`#[derive(Event)]` supports structs and enums, not unions",
-        )),
-        Data::Struct(s) => {
-            for field in &s.fields {
-                misplaced(&field.attrs, errors, "field");
-            }
-        }
-        Data::Enum(e) => {
-            for variant in &e.variants {
-                misplaced(&variant.attrs, errors, "variant");
-                for field in &variant.fields {
-                    misplaced(&field.attrs, errors, "field");
-                }
-            }
-        }
-    }
-}
-
-/// Rules across `#[event]` options.
-pub fn event_options(
-    input: &DeriveInput,
-    opts: &EventOptions,
-    kind: Option<&str>,
-    errors: &mut Accumulator,
-) {
-    if let Some(response) = &opts.response {
-        if kind != Some("Query") {
-            let now = match &opts.kind {
-                Some(k) => format!(", but this event's kind is `{}`", k.value),
-                None => "; add `kind = \"query\"`".to_owned(),
-            };
-            errors.push(at(
-                response.0.span(),
-                format!("`response` applies to queries only{now}"),
-            ));
-        }
-    }
-    if let Some(migrate) = &opts.migrate {
-        if !input.generics.params.is_empty() {
-            errors.push(at(
-                migrate.0.span(),
-                "`migrate` needs a non-generic event type: generic types are not registered for decoding",
-            ));
-        }
-    }
-}
-
-/// Checks a handler's signature and finds how it takes its event.
-pub fn handler_signature(
-    func: &ItemFn,
-    event: Option<&Type>,
-    errors: &mut Accumulator,
-) -> Option<Param> {
-    let sig = &func.sig;
-    if let Some(constness) = &sig.constness {
-        errors.push(at(constness.span, "a handler cannot be a `const fn`"));
-    }
-    if let Some(unsafety) = &sig.unsafety {
-        errors.push(at(unsafety.span, "a handler cannot be an `unsafe fn`"));
-    }
-    let generic = sig.generics.params.iter().find_map(|p| match p {
-        syn::GenericParam::Type(t) => Some(t.ident.span()),
-        syn::GenericParam::Const(c) => Some(c.ident.span()),
-        syn::GenericParam::Lifetime(_) => None,
-    });
-    if let Some(span) = generic {
-        errors.push(at(
-            span,
-            "handlers cannot be generic: name the event type instead, as in `#[on(OrderPlaced)]`",
-        ));
-    }
-    if let Some(FnArg::Receiver(receiver)) = sig.inputs.first() {
-        errors.push(at(
-            receiver.self_token.span,
-            "handlers are free functions: `#[on]` cannot take a `self` receiver",
-        ));
-        return None;
-    }
-    let count = sig.inputs.len();
-    if count != 1 {
-        let (span, found) = match sig.inputs.iter().nth(1) {
-            Some(second) => (
-                match second {
-                    FnArg::Typed(t) => t.pat.span(),
-                    FnArg::Receiver(r) => r.self_token.span,
-                },
-                count.to_string(),
-            ),
-            None => (sig.paren_token.span.join(), "none".to_owned()),
-        };
-        errors.push(at(
-            span,
-            format!("a handler takes exactly one parameter, `&T`, `&Envelope<T>` or `&Record`; this one takes {found}"),
-        ));
-        return None;
-    }
-    let Some(FnArg::Typed(arg)) = sig.inputs.first() else {
-        return None;
-    };
-    let Type::Reference(reference) = strip_type(&arg.ty) else {
-        let ty = text_of(&arg.ty);
-        errors.push(at(
-            arg.ty.span(),
-            format!(
-                "a handler takes its event by reference: `&{ty}`, `&Envelope<{ty}>` or `&Record`"
-            ),
-        ));
-        return None;
-    };
-    if let Some(mutability) = &reference.mutability {
-        errors.push(at(
-            mutability.span,
-            "a handler takes a shared reference (`&T`), not `&mut T`",
-        ));
-        return None;
-    }
-    let (param, payload) = classify(&reference.elem);
-    if event.is_none() && param != Param::Record {
-        let named = payload.map_or_else(|| "OrderPlaced".to_owned(), text_of);
-        errors.push(at(
-            reference.elem.span(),
-            format!("no event type is named in `#[on]`, so the handler must take `&Record`; to take this parameter, name the type: `#[on({named})]`"),
-        ));
-        return None;
-    }
-    Some(param)
-}
-
-/// `Envelope<T>` gives (Envelope, T), `Record` gives Record, anything else is the payload.
-fn classify(referent: &Type) -> (Param, Option<&Type>) {
-    if let Type::Path(p) = strip_type(referent) {
-        if let Some(last) = p.path.segments.last() {
-            if last.ident == "Record" {
-                return (Param::Record, None);
-            }
-            if last.ident == "Envelope" {
-                let inner = match &last.arguments {
-                    syn::PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
-                        syn::GenericArgument::Type(t) => Some(t),
-                        _ => None,
-                    }),
-                    _ => None,
+impl EventDef<'_> {
+    /// Checks the rules across `#[event]` options.
+    pub fn validate(&self) -> darling::Result<()> {
+        let mut errors = Error::accumulator();
+        if let Some(response) = &self.response {
+            if self.kind != Some("Query") {
+                let now = match &self.options.kind {
+                    Some(k) => format!(", but this event's kind is `{}`", k.value),
+                    None => "; add `kind = \"query\"`".to_owned(),
                 };
-                return (Param::Envelope, inner);
+                errors.push(at(
+                    response.span(),
+                    format!("`response` applies to queries only{now}"),
+                ));
             }
         }
-    }
-    (Param::Payload, Some(referent))
-}
-
-/// Delivery options of an `#[on]` handler: at most `concurrency` invocations in flight
-/// (0 = unbounded), `retry` retries `backoff_nanos` apart (doubling).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Delivery {
-    /// `concurrency = N`, 0 when not given.
-    pub concurrency: u32,
-    /// `retry = N`, 0 when not given.
-    pub retry: u32,
-    /// `backoff = ".."` in nanoseconds, 0 when not given (the runtime default applies).
-    pub backoff_nanos: u64,
-    /// `shared`: runs once across the processes linked by a transport.
-    pub shared: bool,
-}
-
-/// Rules across the delivery arguments of `#[on]`.
-pub fn handler_options(func: &ItemFn, opts: &OnOptions, errors: &mut Accumulator) -> Delivery {
-    let mut delivery = Delivery {
-        shared: opts.shared.is_some_and(|s| s.0),
-        ..Delivery::default()
-    };
-    if let Some(concurrency) = opts.concurrency {
-        if func.sig.asyncness.is_none() {
-            errors.push(at(
-                concurrency.key,
-                "`concurrency` applies to async handlers only",
-            ));
-        } else if concurrency.value == 0 {
-            errors.push(at(concurrency.span, "`concurrency` must be at least 1"));
-        } else {
-            delivery.concurrency = concurrency.value;
+        if let Some(migrate) = &self.migrate {
+            if self.is_generic() {
+                errors.push(at(
+                    migrate.span(),
+                    "`migrate` needs a non-generic event type: generic types are not registered for decoding",
+                ));
+            }
         }
+        errors.finish()
     }
-    if let Some(retry) = opts.retry {
-        delivery.retry = retry.value;
-    }
-    if let Some(backoff) = &opts.backoff {
-        if let Some(nanos) = errors.handle(duration("backoff", backoff)) {
-            if opts.retry.is_none() {
+}
+
+impl Handler<'_> {
+    /// Checks the parameter against the named event type, and the rules across the
+    /// delivery arguments of `#[on]`.
+    pub fn validate(&self) -> darling::Result<()> {
+        let mut errors = Error::accumulator();
+        if let (None, Some(referent)) = (&self.event, self.referent) {
+            let (param, payload) = classify(referent);
+            if param != Param::Record {
+                let named = payload.map_or_else(|| "OrderPlaced".to_owned(), text_of);
+                errors.push(at(
+                    referent.span(),
+                    format!("no event type is named in `#[on]`, so the handler must take `&Record`; to take this parameter, name the type: `#[on({named})]`"),
+                ));
+            }
+        }
+        if let Some(concurrency) = self.options.concurrency {
+            if self.func.sig.asyncness.is_none() {
+                errors.push(at(
+                    concurrency.key,
+                    "`concurrency` applies to async handlers only",
+                ));
+            } else if concurrency.value == 0 {
+                errors.push(at(concurrency.span, "`concurrency` must be at least 1"));
+            }
+        }
+        if let Some(backoff) = &self.options.backoff {
+            // A backoff that could not be read is reported as such, not also here
+            // (a readable one is longer than zero).
+            if self.options.retry.is_none() && self.delivery.backoff_nanos != 0 {
                 errors.push(at(
                     backoff.span,
                     "`backoff` needs `retry = N`: it is the wait before the first retry",
                 ));
             }
-            delivery.backoff_nanos = nanos;
         }
-    }
-    delivery
-}
-
-/// What `#[instrument_events]` may be applied to.
-pub fn instrument_target(func: &ItemFn, errors: &mut Accumulator) {
-    if let Some(constness) = &func.sig.constness {
-        errors.push(at(
-            constness.span,
-            "`#[instrument_events]` cannot be used on a `const fn`",
-        ));
+        errors.finish()
     }
 }
 
-/// The parameters `args` / `skip` select, each checked against the signature.
-pub fn recorded_params(
-    func: &ItemFn,
-    opts: &InstrumentOptions,
-    errors: &mut Accumulator,
-) -> Vec<Ident> {
-    let params: Vec<&Ident> = func.sig.inputs.iter().filter_map(param_ident).collect();
-    let check = |names: &[Ident], option: &str, errors: &mut Accumulator| {
-        for (i, name) in names.iter().enumerate() {
-            if !params.contains(&name) {
+impl Instrumented {
+    /// Checks `args` / `skip` against the signature, and the rules across
+    /// `#[instrument_events]` options.
+    pub fn validate(&self) -> darling::Result<()> {
+        let mut errors = Error::accumulator();
+        self.check_selections(&mut errors);
+        let options = &self.options;
+        if options.started.is_some() {
+            for selection in [&options.args, &options.skip].into_iter().flatten() {
                 errors.push(at(
-                    name.span(),
+                    selection.span(),
+                    "arguments are recorded in the default `Started` event, which `started = ..` replaces; put them in your event instead",
+                ));
+            }
+        }
+        if options.ret.is_present() && options.completed.is_some() {
+            errors.push(at(
+                options.ret.span(),
+                "`ret` records the return value in the default `Completed` event, which `completed = ..` replaces; put it in your event instead",
+            ));
+        }
+        if let Some(failed) = &options.failed {
+            if !returns_result(&self.func.sig.output) {
+                let returns = match &self.func.sig.output {
+                    ReturnType::Default => "returns `()`".to_owned(),
+                    ReturnType::Type(_, ty) => format!("returns `{}`", text_of(ty)),
+                };
+                errors.push(at(
+                    failed.key,
                     format!(
-                        "`{option}({name})`: `{}` has no parameter named `{name}`",
-                        func.sig.ident
+                        "`failed = ..` applies to functions that return `Result`; `{}` {returns}",
+                        self.func.sig.ident
                     ),
                 ));
-            } else if names[..i].contains(name) {
-                errors.push(at(name.span(), format!("`{name}` is listed twice")));
             }
         }
-    };
-    let skipped = match opts.skip.as_ref().map(|s| (&**s, s.span())) {
-        None => Vec::new(),
-        Some((ParamSelection::All, span)) => {
-            errors.push(at(span, "`skip` takes a list of parameters: `skip(a, b)`"));
-            Vec::new()
-        }
-        Some((ParamSelection::Only(names), span)) => {
-            if let Some(ParamSelection::Only(_)) = opts.args.as_deref() {
-                errors.push(at(span, "use `args(..)` to list the parameters to record or `skip(..)` to list the ones not to, not both"));
+        errors.finish()
+    }
+
+    /// Checks the parameters `args(..)` / `skip(..)` list against the signature.
+    fn check_selections(&self, errors: &mut Accumulator) {
+        let sig = &self.func.sig;
+        let params: Vec<&Ident> = sig.inputs.iter().filter_map(param_ident).collect();
+        let check = |names: &[Ident], option: &str, errors: &mut Accumulator| {
+            for (i, name) in names.iter().enumerate() {
+                if !params.contains(&name) {
+                    errors.push(at(
+                        name.span(),
+                        format!(
+                            "`{option}({name})`: `{}` has no parameter named `{name}`",
+                            sig.ident
+                        ),
+                    ));
+                } else if names[..i].contains(name) {
+                    errors.push(at(name.span(), format!("`{name}` is listed twice")));
+                }
             }
-            check(names, "skip", errors);
-            names.clone()
+        };
+        let options = &self.options;
+        match options.skip.as_ref().map(|s| (&**s, s.span())) {
+            None => {}
+            Some((ParamSelection::All, span)) => {
+                errors.push(at(span, "`skip` takes a list of parameters: `skip(a, b)`"));
+            }
+            Some((ParamSelection::Only(names), span)) => {
+                if let Some(ParamSelection::Only(_)) = options.args.as_deref() {
+                    errors.push(at(span, "use `args(..)` to list the parameters to record or `skip(..)` to list the ones not to, not both"));
+                }
+                check(names, "skip", errors);
+            }
         }
-    };
-    match opts.args.as_deref() {
-        Some(ParamSelection::Only(names)) => {
+        if let Some(ParamSelection::Only(names)) = options.args.as_deref() {
             check(names, "args", errors);
-            names.clone()
         }
-        Some(ParamSelection::All) => params.into_iter().cloned().collect(),
-        None if opts.skip.is_some() => params
-            .into_iter()
-            .filter(|p| !skipped.contains(p))
-            .cloned()
-            .collect(),
-        None => Vec::new(),
-    }
-}
-
-/// Rules across `#[instrument_events]` options.
-pub fn instrument_options(func: &ItemFn, opts: &InstrumentOptions, errors: &mut Accumulator) {
-    if opts.started.is_some() {
-        for selection in [&opts.args, &opts.skip].into_iter().flatten() {
-            errors.push(at(
-                selection.span(),
-                "arguments are recorded in the default `Started` event, which `started = ..` replaces; put them in your event instead",
-            ));
-        }
-    }
-    if opts.ret.is_present() && opts.completed.is_some() {
-        errors.push(at(
-            opts.ret.span(),
-            "`ret` records the return value in the default `Completed` event, which `completed = ..` replaces; put it in your event instead",
-        ));
-    }
-    if let Some(failed) = &opts.failed {
-        if !returns_result(&func.sig.output) {
-            let returns = match &func.sig.output {
-                ReturnType::Default => "returns `()`".to_owned(),
-                ReturnType::Type(_, ty) => format!("returns `{}`", text_of(ty)),
-            };
-            errors.push(at(
-                failed.key,
-                format!(
-                    "`failed = ..` applies to functions that return `Result`; `{}` {returns}",
-                    func.sig.ident
-                ),
-            ));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(v: &str) -> Str {
-        Str {
-            value: v.to_owned(),
-            span: Span::call_site(),
-        }
-    }
-
-    #[test]
-    fn names() {
-        assert!(is_record_name("order.placed"));
-        assert!(is_record_name("a_1.b2"));
-        assert!(!is_record_name("Order.placed"));
-        assert!(!is_record_name("order..placed"));
-        assert!(!is_record_name(""));
-        assert!(!is_record_name("order.*"));
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration("ttl", &s("250ms")).ok(), Some(250_000_000));
-        assert_eq!(duration("ttl", &s("30s")).ok(), Some(30_000_000_000));
-        assert_eq!(duration("ttl", &s("5m")).ok(), Some(300_000_000_000));
-        assert_eq!(duration("ttl", &s("1h")).ok(), Some(3_600_000_000_000));
-        assert_eq!(duration("ttl", &s("7us")).ok(), Some(7_000));
-        assert!(duration("ttl", &s("30")).is_err());
-        assert!(duration("ttl", &s("ms")).is_err());
-        assert!(duration("ttl", &s("1.5s")).is_err());
-        assert!(duration("ttl", &s("0s")).is_err());
-        assert!(duration("ttl", &s("99999999999999h")).is_err());
-    }
-
-    #[test]
-    fn patterns() {
-        assert!(pattern(&s("order.*")).is_ok());
-        assert!(pattern(&s("**.failed")).is_ok());
-        assert!(pattern(&s("**")).is_ok());
-        assert!(pattern(&s("order.*x")).is_err());
-        assert!(pattern(&s("order.")).is_err());
-        assert!(pattern(&s("")).is_err());
     }
 }

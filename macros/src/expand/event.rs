@@ -8,16 +8,17 @@ use syn::DeriveInput;
 
 use crate::ast::EventDef;
 use crate::fallback;
+use crate::syntax::bounded_generics;
 
-/// Expands `#[derive(Event)]`; on a mistake, the errors and a stand-in impl.
+/// Expands `#[derive(Event)]`: reads the model, checks it, then generates; on a
+/// mistake, the errors and a stand-in impl.
 pub fn derive(input: &DeriveInput) -> TokenStream {
-    match EventDef::from_syn(input) {
-        Ok(def) => expand(&def),
-        Err(errors) => {
-            let errors = errors.write_errors();
-            let stub = fallback::event(input);
-            quote!(#errors #stub)
-        }
+    let mut errors = darling::Error::accumulator();
+    let def = EventDef::from_syn(input, &mut errors);
+    errors.handle(def.validate());
+    match errors.finish() {
+        Ok(()) => expand(&def),
+        Err(errors) => fallback::event(input, errors),
     }
 }
 
@@ -110,22 +111,4 @@ fn expand(def: &EventDef<'_>) -> TokenStream {
             #register
         };
     }
-}
-
-/// The type's generics with, for a generic type, the bound the `Event` supertraits need
-/// on the type itself (`Serialize + Send + Sync + 'static`).
-pub(crate) fn bounded_generics(input: &syn::DeriveInput) -> syn::Generics {
-    let ident = &input.ident;
-    let (_, ty_generics, _) = input.generics.split_for_impl();
-    let mut generics = input.generics.clone();
-    if !generics.params.is_empty() {
-        generics
-            .make_where_clause()
-            .predicates
-            .push(syn::parse_quote! {
-                #ident #ty_generics: ::herald::__private::serde::Serialize
-                    + ::core::marker::Send + ::core::marker::Sync + 'static
-            });
-    }
-    generics
 }

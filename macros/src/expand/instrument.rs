@@ -11,39 +11,40 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{AttrStyle, Item, ItemFn, ReturnType};
 
-use crate::ast::{unnameable, unraw, Instrumented, Operation};
-use crate::{attr, fallback, valid};
+use crate::ast::{Instrumented, Operation};
+use crate::syntax::{at, item_name_span, unnameable, unraw};
+use crate::{attr, fallback};
 
-/// Expands `#[instrument_events(args)] item`.
+/// Expands `#[instrument_events(args)] item`: reads the model, checks it, then
+/// generates; on a mistake, the errors beside the item as written.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let func = match syn::parse2::<ItemFn>(item.clone()) {
         Ok(func) => func,
         Err(_) => {
-            let error = not_a_function(item.clone()).write_errors();
-            return quote!(#error #item);
+            let error = not_a_function(item.clone());
+            return fallback::untouched(item, error);
         }
     };
-    match Instrumented::from_syn(attr::parse_instrument_args(args), func) {
-        Ok(model) => instrument(&model),
-        Err(errors) => {
-            let errors = errors.write_errors();
-            quote!(#errors #item)
-        }
+    let mut errors = darling::Error::accumulator();
+    let model = Instrumented::from_syn(attr::parse_instrument_args(args), func, &mut errors);
+    errors.handle(model.validate());
+    match errors.finish() {
+        Ok(()) => instrument(&model),
+        Err(errors) => fallback::untouched(item, errors),
     }
 }
 
 fn not_a_function(item: TokenStream) -> darling::Error {
     if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
         if method.default.is_none() {
-            return valid::at(
+            return at(
                 method.sig.ident.span(),
                 "`#[instrument_events]` needs a function body; put it on the implementations instead",
             );
         }
     }
-    let span = syn::parse2::<Item>(item)
-        .map_or_else(|_| Span::call_site(), |i| fallback::item_name_span(&i));
-    valid::at(
+    let span = syn::parse2::<Item>(item).map_or_else(|_| Span::call_site(), |i| item_name_span(&i));
+    at(
         span,
         "`#[instrument_events]` goes on a function or a method",
     )

@@ -2,154 +2,71 @@
 //! with inventory; and `subscription!(path)`, which names that constant.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Ident, Item, ItemFn, ReturnType};
+use syn::{Item, ItemFn, ReturnType};
 
-use crate::ast::{unnameable, unraw, Handler, Param};
-use crate::{fallback, valid};
+use super::descriptor::{const_ident, Descriptor, Fields};
+use crate::ast::{Handler, Param};
+use crate::fallback;
+use crate::syntax::{at, item_name_span, unnameable};
 
-/// Expands `#[on(args)] item`.
+/// Expands `#[on(args)] item`: reads the model, checks it, then generates; on a
+/// mistake, the errors beside the function and a stand-in descriptor.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let func = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(func)) => func,
         parsed => {
             let span = parsed
                 .as_ref()
-                .map_or_else(|_| Span::call_site(), fallback::item_name_span);
-            let error = valid::at(
+                .map_or_else(|_| Span::call_site(), item_name_span);
+            let error = at(
                 span,
                 "`#[on]` goes on a free function, such as `fn handle(event: &OrderPlaced)`",
-            )
-            .write_errors();
-            return quote!(#error #item);
+            );
+            return fallback::untouched(item, error);
         }
     };
-    match Handler::from_syn(args, &func) {
-        Ok(handler) => {
+    let mut errors = darling::Error::accumulator();
+    let handler = Handler::from_syn(args, &func, &mut errors);
+    errors.handle(handler.validate());
+    match errors.finish() {
+        Ok(()) => {
             let descriptor = descriptor(&handler);
             quote!(#func #descriptor)
         }
-        Err(errors) => {
-            let errors = errors.write_errors();
-            let stub = fallback::handler(&func);
-            quote!(#errors #func #stub)
-        }
+        Err(errors) => fallback::handler(&func, errors),
     }
-}
-
-/// The name of the descriptor constant for the handler `ident`.
-pub fn const_ident(ident: &Ident) -> Ident {
-    format_ident!(
-        "__herald_subscription_{}",
-        unraw(ident),
-        span = ident.span()
-    )
 }
 
 fn descriptor(h: &Handler<'_>) -> TokenStream {
     let func = h.func;
-    let vis = &func.vis;
-    let konst = const_ident(&func.sig.ident);
-    let fn_name = unraw(&func.sig.ident);
-    let some = quote!(::core::option::Option::Some);
-    let none = quote!(::core::option::Option::None);
-
-    let name = match &h.name {
-        Some(name) => quote!(#name),
-        None => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
-    };
-    let group = h.group.as_deref().unwrap_or("default");
-    let priority = h.priority;
-    let event = match &h.event {
-        Some(ty) => {
-            let key = quote_spanned!(ty.span()=> ::herald::__private::EventKey::of::<#ty>);
-            quote!(#some(#key()))
-        }
-        None => none.clone(),
-    };
-    let pattern = h
-        .pattern
-        .as_ref()
-        .map_or_else(|| none.clone(), |p| quote!(#some(#p)));
-    let phase = h.phase.map_or_else(
-        || none.clone(),
-        |p| {
-            let p = format_ident!("{}", p);
-            quote!(#some(::herald::__private::Phase::#p))
+    let is_async = func.sig.asyncness.is_some();
+    Descriptor {
+        func,
+        konst: const_ident(&func.sig.ident, func.sig.ident.span()),
+        registered: true,
+        call_fn: if is_async {
+            async_call(h)
+        } else {
+            sync_call(h)
         },
-    );
-    let kind = h.kind.map_or_else(
-        || none.clone(),
-        |k| {
-            let k = format_ident!("{}", k);
-            quote!(#some(::herald::__private::Kind::#k))
+        is_async,
+        fields: Fields {
+            name: h.name.as_deref(),
+            group: h.group.as_deref(),
+            priority: h.priority,
+            event: h.event.as_ref(),
+            pattern: h.pattern.as_deref(),
+            phase: h.phase,
+            kind: h.kind,
+            source: h.source.as_deref(),
+            when: h.when.as_ref(),
+            wants_record: h.wants_record(),
+            delivery: h.delivery,
         },
-    );
-    let source = h
-        .source
-        .as_ref()
-        .map_or_else(|| none.clone(), |s| quote!(#some(#s)));
-    let (when_fn, when) = match &h.when {
-        Some(path) => {
-            let check = match &h.event {
-                Some(ty) => quote!(::herald::__private::when_typed::<#ty>(__herald_input, #path)),
-                None => quote!(::herald::__private::when_record(__herald_input, #path)),
-            };
-            let when_fn = quote! {
-                fn __herald_when(__herald_input: ::herald::__private::HandlerInput<'_>) -> ::core::primitive::bool {
-                    #check
-                }
-            };
-            (when_fn, quote!(#some(__herald_when)))
-        }
-        None => (TokenStream::new(), none.clone()),
-    };
-    let wants_record = h.wants_record();
-    let valid::Delivery {
-        concurrency,
-        retry,
-        backoff_nanos: backoff,
-        shared,
-    } = h.delivery;
-    let (call_fn, call) = if func.sig.asyncness.is_some() {
-        (
-            async_call(h),
-            quote!(::herald::__private::HandlerCall::Async(__herald_call)),
-        )
-    } else {
-        (
-            sync_call(h),
-            quote!(::herald::__private::HandlerCall::Sync(__herald_call)),
-        )
-    };
-
-    quote! {
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals)]
-        #vis const #konst: ::herald::__private::HandlerDescriptor = {
-            #call_fn
-            #when_fn
-            ::herald::__private::HandlerDescriptor {
-                name: #name,
-                group: #group,
-                priority: #priority,
-                event: #event,
-                pattern: #pattern,
-                phase: #phase,
-                kind: #kind,
-                source: #source,
-                when: #when,
-                wants_record: #wants_record,
-                concurrency: #concurrency,
-                retry: #retry,
-                backoff: ::core::time::Duration::from_nanos(#backoff),
-                shared: #shared,
-                call: #call,
-            }
-        };
-        ::herald::__private::inventory::submit! { #konst }
     }
+    .constant()
 }
 
 /// The handler's return type for a turbofish, spanned on what the user wrote so an
@@ -274,6 +191,6 @@ pub fn subscription(input: TokenStream) -> TokenStream {
         )
         .into_compile_error();
     }
-    last.ident = const_ident(&last.ident);
+    last.ident = const_ident(&last.ident, last.ident.span());
     quote!(#path)
 }
