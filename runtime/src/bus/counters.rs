@@ -42,3 +42,35 @@ pub(crate) struct HandlerStats {
     /// Run time of this handler's invocations (sampled, see [`Stopwatch::sampled`]).
     pub(crate) latency: LatencyHistogram,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_sums_threads() {
+        let c = std::sync::Arc::new(Counter::default());
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || (0..1000).for_each(|_| c.incr()))
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().expect("thread"));
+        assert_eq!(c.get(), 4000);
+    }
+
+    #[test]
+    fn stats_snapshots() {
+        let name = NameStats::default();
+        name.emitted.add(3);
+        name.failed.incr();
+        name.latency.record(2_000);
+        let n = name.snapshot();
+        assert_eq!((n.emitted, n.failed, n.latency.count), (3, 1, 1));
+        assert_eq!(n.latency.max_ns, 2_000);
+        let handler = HandlerStats::default();
+        handler.latency.record(10);
+        assert_eq!(handler.latency.snapshot().p50_ns, 10);
+    }
+}

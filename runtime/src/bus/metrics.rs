@@ -325,34 +325,6 @@ impl MetricsProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bus::counters::{HandlerStats, NameStats};
-
-    #[test]
-    fn counter_sums_threads() {
-        let c = std::sync::Arc::new(Counter::default());
-        let hs: Vec<_> = (0..4)
-            .map(|_| {
-                let c = c.clone();
-                std::thread::spawn(move || (0..1000).for_each(|_| c.incr()))
-            })
-            .collect();
-        hs.into_iter().for_each(|h| h.join().expect("thread"));
-        assert_eq!(c.get(), 4000);
-    }
-
-    #[test]
-    fn stats_snapshots() {
-        let name = NameStats::default();
-        name.emitted.add(3);
-        name.failed.incr();
-        name.latency.record(2_000);
-        let n = name.snapshot();
-        assert_eq!((n.emitted, n.failed, n.latency.count), (3, 1, 1));
-        assert_eq!(n.latency.max_ns, 2_000);
-        let handler = HandlerStats::default();
-        handler.latency.record(10);
-        assert_eq!(handler.latency.snapshot().p50_ns, 10);
-    }
 
     fn latency(count: u64, p50_ns: u64, p99_ns: u64, max_ns: u64, sum_ns: u64) -> LatencySnapshot {
         LatencySnapshot {

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
-use super::coordinator::Inner;
+use super::scheduler::Scheduler as Inner;
 use super::state::OpState;
 use super::{OpError, OpId, Status};
 use crate::event::Priority;

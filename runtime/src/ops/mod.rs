@@ -105,6 +105,7 @@ mod metrics;
 mod operation;
 mod resolve;
 mod runner;
+mod scheduler;
 mod shard;
 mod slots;
 mod state;

@@ -10,23 +10,20 @@ use crate::unwind::panic_text;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
 
 use tokio::sync::oneshot;
 
-use super::coordinator::Inner;
 use super::error::max_retries_reason;
 use super::events::{
     OperationCancelled, OperationCompleted, OperationFailed, OperationRejected, OperationRetry,
     OperationStarted,
 };
+use super::scheduler::Scheduler as Inner;
 use super::state::{Interrupt, OpState};
 use super::{OpError, Status, PREEMPTED};
-
-/// An operation's parked future.
-pub(crate) type Runner = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Runs the operation `op` to its end and sends the outcome.
 pub(crate) async fn run<T, E, W, Fut>(
