@@ -101,12 +101,15 @@ impl Record {
 #[doc(hidden)]
 pub struct DecodedMeta(pub(crate) Meta);
 
+/// `fn(from_version, payload) -> payload at the current version`.
+pub type MigrateFn = fn(u32, serde_json::Value) -> Result<serde_json::Value, String>;
+
 /// What decoding needs to know of the event type a record names (its registered
 /// descriptor): its name, current version and migration.
 pub(crate) struct TypeInfo {
     pub(crate) name: &'static str,
     pub(crate) version: u32,
-    pub(crate) migrate: Option<fn(u32, serde_json::Value) -> Result<serde_json::Value, String>>,
+    pub(crate) migrate: Option<MigrateFn>,
 }
 
 impl Wire {

@@ -10,11 +10,9 @@
 //! - [`#[instrument_events]`](instrument_events): functions and methods, sync and async,
 //!   emit started / completed / failed / cancelled events with timing, and everything
 //!   that happens inside them nests under them (parent, root and correlation ids);
-//! - a [`Bus`] with history, trees, dead letters and metrics;
-//! - an embedded event store ([`SqliteStore`], feature `sqlite`, on by default) and
-//!   [transports](transport) that carry events between processes (Redis Streams with
-//!   feature `redis`); the `herald` command line (feature `cli`) queries, tails and
-//!   replays them.
+//! - a [`Bus`] with history, trees, dead letters, request/response and metrics;
+//! - [transports](transport) that carry events between processes, an embedded event
+//!   store, an operation coordinator and a command line, each behind a feature.
 //!
 //! ```
 //! use herald::prelude::*;
@@ -46,6 +44,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Features
+//!
+//! The default build is the bus and the nesting context: `herald`, `serde` and the few
+//! crates they need. Everything else is opt-in:
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | `sqlite` | `herald::store`: the embedded SQLite event store (`SqliteStore`), and [`Bus::replay`] from it |
+//! | `ops` | `herald::ops`: the operation coordinator (priorities, grace periods, retries) |
+//! | `redis` | `herald::transport::Redis`: the Redis Streams transport |
+//! | `cli` | the `herald` command line (`query`, `tree`, `tail`, `replay`); turns on `sqlite` and `redis` |
+//!
 //! # Where herald differs from its written contract
 //!
 //! - [`Builder::build`] returns `Result<Bus, BuildError>`: a bus build reports two event
@@ -63,11 +73,11 @@
 //!   a child id names a spawned child, not a record. [`Bus::on_complete`] also fires
 //!   for a scope that is cancelled, and returns `Err` for an unknown scope.
 //! - [`Bus::replay`] reads the bus's store when it has one that can be read back (a
-//!   [`SqliteStore`]), else its history; it skips records whose payload type is not
+//!   `SqliteStore`), else its history; it skips records whose payload type is not
 //!   registered, and does not append the replayed copies to history or stores.
 //! - Handler latency is sampled (every invocation of a handler's first 1,024, then one
 //!   in 64 on average), so a latency count may be lower than the delivered count.
-//! - `herald::ops`: [`ops::Operation`] has an `id` field (so a child can name its
+//! - `herald::ops`: `ops::Operation` has an `id` field (so a child can name its
 //!   parent), `max_retries` is an `Option` (the config default when `None`), and
 //!   `submit` returns a `Result` (duplicate ids, parent cycles).
 //! - Transports: a record from another process goes to the receiving bus's history
@@ -98,6 +108,7 @@ mod id;
 mod instrument;
 mod json;
 mod lifecycle;
+#[cfg(feature = "ops")]
 pub mod ops;
 pub mod registry;
 mod route_slot;

@@ -15,10 +15,8 @@ use crate::bus::subscription::HandlerDescriptor;
 use crate::envelope::{Envelope, Record};
 use crate::error::{DecodeError, RegistryError};
 use crate::event::{Event, Kind};
+pub use crate::json::MigrateFn;
 use crate::json::{DecodedMeta, TypeInfo, Wire};
-
-/// `fn(from_version, payload) -> payload at the current version`.
-pub type MigrateFn = fn(u32, serde_json::Value) -> Result<serde_json::Value, String>;
 
 /// What `#[derive(Event)]` registers for a non-generic event type.
 #[derive(Clone, Copy)]

@@ -688,6 +688,7 @@ fn metrics_rows(h: &mut Harness) {
 /// same inserts made directly with rusqlite, and query latency by name + time window on
 /// a file of 1M records (100k with `--quick`).
 #[cfg(feature = "sqlite")]
+#[cfg(feature = "sqlite")]
 fn store(h: &mut Harness) {
     use herald::store::StoreMetrics;
     use herald::{Filter, SqliteStore, Started};
@@ -894,6 +895,7 @@ fn main() {
     request(&mut h);
     threads(&mut h);
     metrics_rows(&mut h);
+    #[cfg(feature = "sqlite")]
     #[cfg(feature = "sqlite")]
     store(&mut h);
     h.print_table();

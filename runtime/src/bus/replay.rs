@@ -83,7 +83,7 @@ impl Bus {
     /// subscriptions that match them now, and reports what happened.
     ///
     /// The records come from the bus's store when it has one that can be read back
-    /// (a [`SqliteStore`](crate::SqliteStore), flushed first so that it holds
+    /// (a `SqliteStore`, flushed first so that it holds
     /// everything emitted so far), else from its history; [`ReplayReport::source`]
     /// says which. A store that fails to read is reported in [`ReplayReport::error`]
     /// and nothing is replayed. Store reads are synchronous SQLite calls.
