@@ -101,6 +101,7 @@ pub mod bus;
 mod envelope;
 pub mod error;
 mod event;
+mod filter;
 mod glob;
 mod handler;
 mod hash;
@@ -116,6 +117,7 @@ mod route_slot;
 pub mod store;
 mod time_fmt;
 pub mod transport;
+mod tree;
 mod unwind;
 mod wait;
 
@@ -132,8 +134,7 @@ pub use crate::bus::context::{
 };
 pub use crate::bus::subscription::SubscriptionInfo;
 pub use crate::bus::{
-    Builder, DeadLetter, Delivery, Emit, Filter, Metrics, Overflow, RecordSink, SubscriptionHandle,
-    Tree,
+    Builder, DeadLetter, Delivery, Emit, Metrics, Overflow, RecordSink, SubscriptionHandle,
 };
 pub use crate::bus::{
     ChildFailure, ChildOutput, Children, ChildrenError, ReplayReport, ReplaySource, ScopeStatus,
@@ -141,10 +142,12 @@ pub use crate::bus::{
 };
 pub use crate::envelope::{Envelope, Record};
 pub use crate::event::{EntityRef, Event, Kind, Phase, Priority, Query};
+pub use crate::filter::Filter;
 pub use crate::handler::HandlerDescriptor;
 pub use crate::lifecycle::{Cancelled, Completed, Failed, Started};
 #[cfg(feature = "sqlite")]
 pub use crate::store::SqliteStore;
+pub use crate::tree::Tree;
 pub use bus::Bus;
 pub use uuid::Uuid;
 

@@ -40,7 +40,6 @@ pub use children::{
 };
 pub use dead_letter::DeadLetter;
 pub use emit::{Delivery, Emit};
-pub use history::{Filter, Tree};
 pub use metrics::{HandlerMetrics, LatencySnapshot, Metrics, NameMetrics};
 pub(crate) use queue::SubQueue;
 pub use replay::{ReplayReport, ReplaySource, REPLAYED_LABEL};
@@ -59,6 +58,8 @@ use crate::bus::subscription::{
 use crate::envelope::{Name, Record};
 use crate::error::{BuildError, BusError};
 use crate::event::Event;
+use crate::filter::Filter;
+use crate::tree::Tree;
 use counters::{BusCounters, NameStats};
 use dead_letter::DeadLetters;
 use history::History;

@@ -3,8 +3,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::bus::Filter;
 use crate::envelope::Record;
+use crate::filter::Filter;
 
 /// Why a sink could not read its records back.
 pub type SinkReadError = Box<dyn std::error::Error + Send + Sync>;

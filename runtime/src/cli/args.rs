@@ -128,8 +128,8 @@ pub struct Window {
 impl Window {
     /// The filter of records named or matching `pattern` (any, when `None`) in this
     /// window.
-    pub fn filter(&self, pattern: Option<&str>) -> crate::bus::Filter {
-        let mut filter = crate::bus::Filter::new();
+    pub fn filter(&self, pattern: Option<&str>) -> crate::filter::Filter {
+        let mut filter = crate::filter::Filter::new();
         if let Some(p) = pattern {
             filter = filter.name(p);
         }

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use uuid::Uuid;
 
-use crate::bus::Filter;
+use crate::filter::Filter;
 use crate::store::{SqliteStore, StoreError, StoredRecord};
 
 use crate::glob::Glob;

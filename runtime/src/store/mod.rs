@@ -38,8 +38,10 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::bus::{Filter, RecordSink, SinkReadError, Tree};
+use crate::bus::{RecordSink, SinkReadError};
 use crate::envelope::Record;
+use crate::filter::Filter;
+use crate::tree::Tree;
 
 pub use error::StoreError;
 pub use stored::StoredRecord;

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::schema::{to_ns, COLUMNS};
 use super::{StoreError, StoredRecord};
-use crate::bus::Filter;
+use crate::filter::Filter;
 use crate::glob::Glob;
 
 /// A `WHERE` clause and its parameters.
