@@ -12,7 +12,8 @@
 //! ```
 
 use herald::prelude::*;
-use herald::{Bus, Filter, SqliteStore};
+use herald::store::SqliteStore;
+use herald::{Bus, Filter};
 
 /// Notification: money went back to a customer.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]

@@ -13,8 +13,8 @@ use std::task::{Context, Poll};
 
 use uuid::Uuid;
 
-use crate::bus::context;
-use crate::bus::{Bus, EmitOptions, Key, LifecycleAt};
+use crate::core::context;
+use crate::core::{Bus, EmitOptions, Key, LifecycleAt};
 use crate::envelope::{Links, Name};
 use crate::event::{short_type_name, snake_case, Event, Phase};
 use crate::lifecycle::{Cancelled, Completed, Failed, Started};
@@ -360,7 +360,7 @@ impl Call {
         custom: bool,
         emit_started: impl FnOnce(&Bus, &NamesRef, StartedAt) -> Uuid,
     ) -> Call {
-        context::with_current_bus(|bus| {
+        crate::bus::with_current_bus(|bus| {
             if bus.is_disabled() {
                 return Call { state: None };
             }
@@ -527,7 +527,7 @@ impl CallState {
             CloseOn::Pinned(Some(bus)) => Some(bus),
             CloseOn::Pinned(None) => Some(crate::bus::global()),
         };
-        context::with_bus_or_current(pinned, emit);
+        crate::bus::with_bus_or_current(pinned, emit);
     }
 }
 

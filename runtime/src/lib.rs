@@ -97,7 +97,8 @@
 // Lets the derives and attribute macros (which name `::herald::...`) expand inside this crate.
 extern crate self as herald;
 
-pub mod bus;
+mod bus;
+mod core;
 mod envelope;
 pub mod error;
 mod event;
@@ -129,26 +130,24 @@ pub mod cli;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use crate::bus::context::{
-    current, current_bus, scope, spawn, with_bus, InCurrentContext, WithContext,
-};
-pub use crate::bus::subscription::SubscriptionInfo;
+pub use crate::bus::current_bus;
 pub use crate::bus::{
-    Builder, DeadLetter, Delivery, Emit, Metrics, Overflow, RecordSink, SubscriptionHandle,
+    Builder, ChildFailure, ChildOutput, Children, ChildrenError, HandlerMetrics, LatencySnapshot,
+    Metrics, NameMetrics, ReplayReport, ReplaySource, ScopeStatus, DEFAULT_DEAD_LETTERS,
+    DEFAULT_HISTORY, DEFAULT_QUEUE_CAPACITY, FINISHED_SCOPES, REPLAYED_LABEL,
 };
-pub use crate::bus::{
-    ChildFailure, ChildOutput, Children, ChildrenError, ReplayReport, ReplaySource, ScopeStatus,
-    REPLAYED_LABEL,
+pub use crate::core::context::{current, scope, spawn, with_bus, InCurrentContext, WithContext};
+pub use crate::core::subscription::SubscriptionInfo;
+pub use crate::core::{
+    Bus, DeadLetter, Delivery, Emit, Overflow, Pattern, RecordSink, SinkReadError, Subscriber,
+    SubscriptionHandle, Typed,
 };
 pub use crate::envelope::{Envelope, Record};
 pub use crate::event::{EntityRef, Event, Kind, Phase, Priority, Query};
 pub use crate::filter::Filter;
 pub use crate::handler::HandlerDescriptor;
 pub use crate::lifecycle::{Cancelled, Completed, Failed, Started};
-#[cfg(feature = "sqlite")]
-pub use crate::store::SqliteStore;
 pub use crate::tree::Tree;
-pub use bus::Bus;
 pub use uuid::Uuid;
 
 pub use herald_macros::{instrument_events, on, subscription, Event};
@@ -160,12 +159,12 @@ pub fn bus() -> &'static Bus {
 
 /// Emits `ev` on the current bus (see [`with_bus`] and [`scope`]; else the global bus).
 pub fn emit<E: Event>(ev: E) -> Uuid {
-    bus::context::with_current_bus(|bus| bus.emit(ev))
+    crate::bus::with_current_bus(|bus| bus.emit(ev))
 }
 
 /// `use herald::prelude::*` brings the macros, [`Event`] and the extension traits into scope.
 pub mod prelude {
-    pub use crate::bus::context::InCurrentContext;
+    pub use crate::core::context::InCurrentContext;
     pub use crate::event::Event;
     pub use herald_macros::{instrument_events, on, Event};
 }

@@ -8,7 +8,7 @@ pub use ::serde_json;
 pub use ::std::boxed::Box;
 pub use ::std::string::String;
 
-pub use crate::bus::subscription::{
+pub use crate::core::subscription::{
     call_record, call_typed, finish_async, mismatch, when_record, when_typed, BoxFuture, EventKey,
     HandlerCall, HandlerDescriptor, HandlerInput, HandlerReturn, Outcome,
 };

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 
-use crate::bus::subscription::HandlerDescriptor;
+use crate::core::subscription::HandlerDescriptor;
 use crate::envelope::{Envelope, Record};
 use crate::error::{DecodeError, RegistryError};
 use crate::event::{Event, Kind};

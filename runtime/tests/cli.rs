@@ -8,7 +8,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use herald::prelude::*;
-use herald::{Bus, SqliteStore};
+use herald::store::SqliteStore;
+use herald::Bus;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, Event)]
 #[event(name = "cli_test.tick")]

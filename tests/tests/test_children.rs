@@ -392,7 +392,7 @@ async fn finished_scopes_are_remembered_in_a_bounded_ring() {
         .build()
         .unwrap();
     let mut parents = Vec::new();
-    for id in 0..herald::bus::FINISHED_SCOPES as u64 + 3 {
+    for id in 0..herald::FINISHED_SCOPES as u64 + 3 {
         let scope = bus.children::<_, ()>(Order { id });
         parents.push(scope.id());
         scope.join().await.unwrap();

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use herald::prelude::*;
+use herald::store::SqliteStore;
 use herald::store::{StoreError, StoreOptions};
-use herald::{Bus, Filter, Kind, Phase, Record, SqliteStore, Uuid};
+use herald::{Bus, Filter, Kind, Phase, Record, Uuid};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Event)]

@@ -690,8 +690,9 @@ fn metrics_rows(h: &mut Harness) {
 #[cfg(feature = "sqlite")]
 #[cfg(feature = "sqlite")]
 fn store(h: &mut Harness) {
+    use herald::store::SqliteStore;
     use herald::store::StoreMetrics;
-    use herald::{Filter, SqliteStore, Started};
+    use herald::{Filter, Started};
 
     let quick = h.quick();
     let rows_in_db: usize = if quick { 100_000 } else { 1_000_000 };

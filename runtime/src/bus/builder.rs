@@ -2,13 +2,24 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use super::*;
+use super::{
+    children, DeadLetters, History, Services, DEFAULT_DEAD_LETTERS, DEFAULT_HISTORY,
+    DEFAULT_QUEUE_CAPACITY,
+};
+use crate::core::counters::{BusCounters, NameStats};
+use crate::core::subscription::Subscription;
+use crate::core::{next_version, Bus, Inner, Overflow, RecordSink, Requests, RoutingTable};
+use crate::envelope::Record;
+use crate::error::BuildError;
+use crate::handler::HandlerDescriptor;
 use crate::transport::{Inbox, Transport, DEFAULT_DEDUP_WINDOW};
 
 /// Builds a [`Bus`]: `Bus::builder().group("workers").history(1_000).build()`.
@@ -130,10 +141,11 @@ impl Builder {
     pub fn build(self) -> Result<Bus, BuildError> {
         crate::registry::check()?;
         let bus = self.build_unchecked();
-        if let Some(transport) = &bus.inner.transport {
+        let services = bus.services();
+        if let Some(transport) = &services.transport {
             let inbox = Inbox::new(&bus, DEFAULT_DEDUP_WINDOW);
             transport.start(inbox.clone())?;
-            let _ = bus.inner.inbox_counts.set(inbox.counts());
+            let _ = services.inbox_counts.set(inbox.counts());
         }
         Ok(bus)
     }
@@ -179,31 +191,59 @@ impl Builder {
         let sharing = transport.as_ref().is_some_and(|t| t.shares());
         let table = RoutingTable::new(subs, keep, sharing);
         let epoch = table.epoch;
+        let history = (self.history > 0 && !self.disabled)
+            .then(|| Arc::new(Mutex::new(History::new(self.history))));
+        let dead = Arc::new(Mutex::new(DeadLetters::new(self.dead_letters)));
+        // Where a kept record goes, in this order: history, stores, transport.
+        let mut keepers: Vec<Arc<dyn RecordSink>> = Vec::new();
+        if let Some(history) = &history {
+            keepers.push(history.clone());
+        }
+        keepers.extend(self.sinks.iter().cloned());
+        if let Some(transport) = transport.as_ref().filter(|t| t.publishes()) {
+            keepers.push(Arc::new(Published(transport.clone())));
+        }
         Bus {
             inner: Arc::new(Inner {
                 disabled: self.disabled,
                 table: ArcSwap::from_pointee(table),
-                version: AtomicU64::new(routing::next_version()),
+                version: AtomicU64::new(next_version()),
                 epoch: AtomicU64::new(epoch),
                 changes: Mutex::new(()),
-                history: (self.history > 0 && !self.disabled)
-                    .then(|| Mutex::new(History::new(self.history))),
-                dead: Mutex::new(DeadLetters::new(self.dead_letters)),
                 counters: BusCounters::default(),
                 names: Mutex::new(HashMap::new()),
                 other_names: Arc::new(NameStats::default()),
                 inflight: AtomicUsize::new(0),
                 idle: tokio::sync::Notify::new(),
                 next_subscription: AtomicU64::new(1),
-                request_timeout: self.request_timeout,
-                requests: answer::Requests::default(),
+                requests: Requests::default(),
                 backoff_cap: self.backoff_cap,
                 overflow: self.overflow,
-                sinks: self.sinks,
-                transport,
-                inbox_counts: OnceLock::new(),
-                scopes: children::Scopes::default(),
+                keepers: keepers.into(),
+                dead_letters: dead.clone(),
+                services: Box::new(Services {
+                    history,
+                    dead,
+                    request_timeout: self.request_timeout,
+                    sinks: self.sinks,
+                    transport,
+                    inbox_counts: OnceLock::new(),
+                    scopes: children::Scopes::default(),
+                }),
             }),
         }
+    }
+}
+
+/// A transport as one of the places kept records go: it publishes them.
+struct Published(Arc<dyn Transport>);
+
+impl RecordSink for Published {
+    fn accept(&self, record: &Record) {
+        self.0.publish(record);
+    }
+
+    fn flush(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.0.flush()
     }
 }

@@ -17,8 +17,8 @@ use std::task::{Context, Poll};
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
-use super::{lock, Bus, EmitOptions};
-use crate::bus::context;
+use crate::core::context;
+use crate::core::{lock, Bus, EmitOptions};
 use crate::envelope::Links;
 use crate::error::BusError;
 use crate::event::{Event, Phase};
@@ -304,7 +304,7 @@ impl<E: Event, T: Send + 'static> Children<E, T> {
             id: child,
             fut: Box::pin(async move { fut.await.__herald_child_result() }),
         });
-        self.bus.inner.scopes.update(self.guard.parent, |s| {
+        self.bus.services().scopes.update(self.guard.parent, |s| {
             s.children.push(child);
             s.pending += 1;
         });
@@ -353,11 +353,13 @@ impl<E: Event, T: Send + 'static> Children<E, T> {
         let child_links = Links::new(Some(id), Some(root), Some(correlation), Some(id));
         let ids: Vec<Uuid> = children.iter().map(|c| c.id).collect();
         let total = children.len();
-        bus.inner.scopes.update(id, |s| s.phase = Phase::Started);
+        bus.services()
+            .scopes
+            .update(id, |s| s.phase = Phase::Started);
         let mut tasks = Vec::with_capacity(total);
         for (index, child) in children.into_iter().enumerate() {
             let task_bus = bus.clone();
-            let task = super::runtime::spawn(async move {
+            let task = crate::core::spawn_task(async move {
                 let result =
                     context::with_context(&task_bus, child_links, CatchPanic(child.fut)).await;
                 if let Err(error) = &result {
@@ -367,11 +369,11 @@ impl<E: Event, T: Send + 'static> Children<E, T> {
                         error: error.clone(),
                     };
                     task_bus
-                        .inner
+                        .services()
                         .scopes
                         .update(id, |s| s.failures.push(failure));
                 }
-                task_bus.inner.scopes.update(id, |s| s.pending -= 1);
+                task_bus.services().scopes.update(id, |s| s.pending -= 1);
                 result
             });
             guard.tasks.push(task.abort_handle());
@@ -481,7 +483,7 @@ impl ScopeGuard {
                 Closing::Cancelled => bus.dispatch(Cancelled { operation }, opts, None),
             }
         });
-        bus.inner.scopes.finish(ScopeStatus {
+        bus.services().scopes.finish(ScopeStatus {
             parent: self.parent,
             phase,
             children,
@@ -501,7 +503,7 @@ impl Drop for ScopeGuard {
             task.abort();
         }
         let (children, failures) = bus
-            .inner
+            .services()
             .scopes
             .status(self.parent)
             .map(|s| (s.children, s.failures))
@@ -569,7 +571,7 @@ impl Bus {
     /// ```
     pub fn children<E: Event, T: Send + 'static>(&self, parent: E) -> Children<E, T> {
         let id = id::next();
-        self.inner.scopes.register(id);
+        self.services().scopes.register(id);
         Children {
             bus: self.clone(),
             parent,
@@ -590,7 +592,7 @@ impl Bus {
     /// `None` when no such scope is pending or running and it is not among the last
     /// [`FINISHED_SCOPES`] finished ones.
     pub fn scope_status(&self, parent_id: Uuid) -> Option<ScopeStatus> {
-        self.inner.scopes.status(parent_id)
+        self.services().scopes.status(parent_id)
     }
 
     /// Runs `f` exactly once when the scope whose parent record is `parent_id` ends
@@ -605,7 +607,7 @@ impl Bus {
         parent_id: Uuid,
         f: impl FnOnce(&ScopeStatus) + Send + 'static,
     ) -> Result<(), BusError> {
-        if let Some((f, status)) = self.inner.scopes.on_complete(parent_id, Box::new(f))? {
+        if let Some((f, status)) = self.services().scopes.on_complete(parent_id, Box::new(f))? {
             run_callback(f, &status);
         }
         Ok(())

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 use uuid::Uuid;
 
+use crate::core::{lock, RecordSink};
 use crate::envelope::Record;
 use crate::filter::Filter;
 use crate::tree::Tree;
@@ -161,6 +162,13 @@ impl History {
 
     pub(crate) fn index_sizes(&self) -> (usize, usize) {
         (self.by_id.len(), self.by_root.len())
+    }
+}
+
+/// History as one of the places kept records go (the first).
+impl RecordSink for std::sync::Mutex<History> {
+    fn accept(&self, record: &Record) {
+        lock(self).push(record.clone());
     }
 }
 

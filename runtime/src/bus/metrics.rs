@@ -14,9 +14,30 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
-use super::counter::Counter;
-pub use super::histogram::LatencySnapshot;
-use super::histogram::{LatencyHistogram, Stopwatch};
+use crate::core::counter::Counter;
+use crate::core::counters::NameStats;
+pub use crate::core::histogram::LatencySnapshot;
+use crate::core::histogram::{LatencyHistogram, Stopwatch};
+use crate::core::subscription::Subscription;
+
+/// A record name's entry in [`Metrics::names`].
+pub(crate) fn name_metrics(stats: &NameStats) -> NameMetrics {
+    NameMetrics {
+        emitted: stats.emitted.get(),
+        failed: stats.failed.get(),
+        latency: stats.latency.snapshot(),
+    }
+}
+
+/// A subscription's entry in [`Metrics::handlers`].
+pub(crate) fn handler_metrics(sub: &Subscription) -> HandlerMetrics {
+    HandlerMetrics {
+        delivered: sub.delivered.get(),
+        failed: sub.failed.get(),
+        latency: sub.stats.latency.snapshot(),
+        queue_depth: sub.queue.as_ref().map_or(0, |q| q.depth() as u64),
+    }
+}
 
 /// A snapshot of a bus's counters, from [`Bus::metrics`](crate::Bus::metrics).
 ///

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::replay::payload_type_id;
-use super::{lock, Bus, DeadLetter, Delivery, Inner};
-use crate::bus::subscription::Subscription;
+use crate::core::subscription::Subscription;
+use crate::core::{lock, Bus, DeadLetter, Delivery};
 use crate::envelope::Record;
 use crate::transport::{Audience, TransportStats, TRANSPORT_HANDLER};
 
@@ -20,7 +20,7 @@ impl Bus {
         let name = record.meta().name.clone();
         match audience {
             Audience::Everyone => {
-                if let Some(h) = &self.inner.history {
+                if let Some(h) = &self.services().history {
                     lock(h).push(record.clone());
                 }
                 // Counted as emitted where it was emitted, not here.
@@ -49,22 +49,24 @@ impl Bus {
 
     /// What the bus's transport counted, or `None` for a bus without one.
     pub fn transport_stats(&self) -> Option<TransportStats> {
-        let transport = self.inner.transport.as_ref()?;
+        let services = self.services();
+        let transport = services.transport.as_ref()?;
         let mut stats = transport.stats();
-        if let Some(counts) = self.inner.inbox_counts.get() {
+        if let Some(counts) = services.inbox_counts.get() {
             counts.fill(&mut stats);
         }
         Some(stats)
     }
 }
 
-impl Inner {
+impl Bus {
     /// Dead-letters an entry a transport received but could not decode.
     pub(crate) fn dead_letter_entry(&self, record: Record, reason: &str) {
-        self.counters.dead_lettered.incr();
+        let inner = &self.inner;
+        inner.counters.dead_lettered.incr();
         let letter = DeadLetter::new(record, TRANSPORT_HANDLER.to_owned(), reason.to_owned(), 1);
-        if lock(&self.dead).push(letter) {
-            self.counters.dropped.incr();
+        if inner.dead_letters.push(letter) {
+            inner.counters.dropped.incr();
         }
     }
 }

@@ -9,10 +9,10 @@
 use std::any::{Any, TypeId};
 use std::sync::Arc;
 
-use super::worker::Scheduled;
-use super::{Bus, Delivery, Filter};
-use crate::bus::subscription::{Callback, HandlerInput, Subscription};
+use crate::core::subscription::{Callback, HandlerInput, Subscription};
+use crate::core::{Bus, Delivery, Scheduled};
 use crate::envelope::{Meta, Record};
+use crate::filter::Filter;
 use crate::json::DecodedMeta;
 
 /// The label a replayed record carries, with the value `"true"`.
@@ -130,7 +130,7 @@ impl Bus {
     pub async fn replay(&self, filter: &Filter) -> ReplayReport {
         let mut report = ReplayReport::default();
         let mut records = None;
-        for sink in &self.inner.sinks {
+        for sink in &self.services().sinks {
             sink.flush().await;
             if let Some(read) = sink.records(filter) {
                 report.source = ReplaySource::Store;

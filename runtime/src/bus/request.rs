@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::answer::Requests;
-use super::{Bus, EmitOptions};
+use crate::core::{Bus, EmitOptions, Key, Requests};
 use crate::error::RequestError;
 use crate::event::{Event, Query};
 
@@ -67,7 +66,8 @@ impl Bus {
         Q: Query,
         Q::Response: Clone,
     {
-        self.request_within(q, self.inner.request_timeout).await
+        self.request_within(q, self.services().request_timeout)
+            .await
     }
 
     /// [`request`](Bus::request) with its own timeout.
@@ -93,7 +93,11 @@ impl Bus {
         };
         // Without a transport every responder is local: once they have all finished
         // (async ones and retries included) without answering, no answer will come.
-        let local_only = self.inner.transport.as_ref().is_none_or(|t| !t.publishes());
+        let local_only = self
+            .services()
+            .transport
+            .as_ref()
+            .is_none_or(|t| !t.publishes());
         let mut handled = std::pin::pin!(self.dispatch_and_wait(q, opts));
         let mut finished = false;
         let reply = std::future::poll_fn(|cx| {
@@ -129,7 +133,7 @@ impl Bus {
     /// Whether some unpaused subscription routes queries of type `Q`.
     fn has_responder<Q: Event>(&self) -> bool {
         let name = crate::envelope::Name::Static(Q::NAME);
-        let route = self.route_key(&super::Key::of::<Q>(&name, true));
+        let route = self.route_key(&Key::of::<Q>(&name, true));
         route.subs.iter().any(|s| !s.is_paused())
     }
 }

@@ -44,7 +44,7 @@ pub enum Command {
 /// `herald tail`.
 #[derive(Debug, Args)]
 pub struct TailArgs {
-    /// Follow this store file (a SQLite database written by `herald::SqliteStore`).
+    /// Follow this store file (a SQLite database written by `herald::store::SqliteStore`).
     #[arg(
         long,
         value_name = "FILE",
@@ -95,7 +95,7 @@ pub struct ReplayArgs {
 /// `herald query`.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// The store file (a SQLite database written by `herald::SqliteStore`).
+    /// The store file (a SQLite database written by `herald::store::SqliteStore`).
     #[arg(long, value_name = "FILE")]
     pub db: PathBuf,
     /// Only records with this name, or matching this glob (`*` one dotted segment,
@@ -149,7 +149,7 @@ impl Window {
 /// `herald tree`.
 #[derive(Debug, Args)]
 pub struct TreeArgs {
-    /// The store file (a SQLite database written by `herald::SqliteStore`).
+    /// The store file (a SQLite database written by `herald::store::SqliteStore`).
     #[arg(long, value_name = "FILE")]
     pub db: PathBuf,
     /// The id of the record at the top: a root, or any record to see what nests under it.

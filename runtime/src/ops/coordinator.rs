@@ -14,8 +14,8 @@ use super::runner;
 use super::scheduler::{Runner, Scheduler};
 use super::state::OpState;
 use super::{Config, OpHandle, OpId, Operation, SubmitError};
-use crate::bus::context::InCurrentContext;
-use crate::bus::Bus;
+use crate::core::context::InCurrentContext;
+use crate::core::Bus;
 
 /// Resolves operations on shared targets by priority, runs the winners, retries
 /// failures and reports every transition as an event on its bus.

@@ -45,7 +45,7 @@ pub(crate) struct Counters {
 }
 
 /// The resolution-latency histogram: the bus's fixed-memory, lock-free one.
-pub(crate) type Histogram = crate::bus::histogram::LatencyHistogram;
+pub(crate) type Histogram = crate::core::histogram::LatencyHistogram;
 
 /// The [`Latency`] of a histogram.
 pub(crate) fn summary(h: &Histogram) -> Latency {

@@ -18,7 +18,7 @@ use super::shard::{IdMap, Sharded};
 use super::slots::{Place, Slots};
 use super::state::OpState;
 use super::{Config, OpId, Status};
-use crate::bus::Bus;
+use crate::core::Bus;
 
 /// What the handles of one coordinator share: its targets and their queues, slots,
 /// lineage and counters.

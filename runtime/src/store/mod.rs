@@ -38,7 +38,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::bus::{RecordSink, SinkReadError};
+use crate::core::{RecordSink, SinkReadError};
 use crate::envelope::Record;
 use crate::filter::Filter;
 use crate::tree::Tree;
@@ -63,7 +63,8 @@ pub const DEFAULT_LINGER: Duration = Duration::from_millis(2);
 ///
 /// ```
 /// use herald::prelude::*;
-/// use herald::{Bus, Filter, SqliteStore};
+/// use herald::store::SqliteStore;
+/// use herald::{Bus, Filter};
 ///
 /// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]
 /// #[event(name = "doc.invoice.sent")]

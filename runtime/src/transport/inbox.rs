@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::counts::InboxCounts;
-use crate::bus::{Bus, Delivery, Inner};
+use crate::core::{Bus, Delivery, Inner};
 use crate::envelope::{Envelope, Meta, Name, Record};
 use crate::event::Event;
 
@@ -202,7 +202,7 @@ impl Inbox {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        drop(crate::bus::spawn_task(task));
+        drop(crate::core::spawn_task(task));
     }
 
     /// Decodes an entry and delivers it to the matching handlers of this process; resolves
@@ -229,8 +229,7 @@ impl Inbox {
                 // Every process gets the entry for everyone; one dead letter each is
                 // enough, so the copy for shared subscriptions is only counted.
                 if incoming.audience == Audience::Everyone {
-                    bus.inner
-                        .dead_letter_entry(rejected_record(&reason, &incoming), &reason);
+                    bus.dead_letter_entry(rejected_record(&reason, &incoming), &reason);
                 }
                 return Outcome::Rejected(reason);
             }

@@ -12,9 +12,9 @@ use super::answer::Answer;
 use super::counter;
 use super::histogram::Stopwatch;
 use super::worker::Scheduled;
-use super::{lock, Bus, DeadLetter, Delivery, EmitOptions, Inner, Key, Route};
-use crate::bus::context;
-use crate::bus::subscription::{Callback, HandlerInput, Subscription};
+use super::{Bus, DeadLetter, Delivery, EmitOptions, Inner, Key, Route};
+use crate::core::context;
+use crate::core::subscription::{Callback, HandlerInput, Subscription};
 use crate::envelope::{Envelope, ErasedEnvelope, Extra, Links, Name, Record};
 use crate::event::{Event, Phase, Priority};
 use crate::id;
@@ -538,15 +538,11 @@ impl Bus {
 }
 
 impl Inner {
+    /// Sends a kept record to every keeper: history, stores, transport.
+    #[inline]
     fn keep(&self, record: &Record) {
-        if let Some(h) = &self.history {
-            lock(h).push(record.clone());
-        }
-        for sink in &self.sinks {
-            sink.accept(record);
-        }
-        if let Some(transport) = &self.transport {
-            transport.publish(record);
+        for keeper in self.keepers.iter() {
+            keeper.accept(record);
         }
     }
 
@@ -566,7 +562,7 @@ impl Inner {
     ) {
         self.requests.fail(record.id(), &sub.name, &error);
         self.counters.dead_lettered.incr();
-        let evicted = lock(&self.dead).push(DeadLetter::new(
+        let evicted = self.dead_letters.push(DeadLetter::new(
             record,
             sub.name.to_string(),
             error,

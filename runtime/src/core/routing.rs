@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::bus::counters::NameStats;
-use crate::bus::subscription::Subscription;
+use crate::core::counters::NameStats;
+use crate::core::subscription::Subscription;
 use crate::envelope::Name;
 use crate::hash::FxBuild;
 use crate::route_slot::RouteSlot;

@@ -7,8 +7,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::bus::counter::Counter;
-use crate::bus::metrics::HandlerMetrics;
+use crate::core::counter::Counter;
 use crate::envelope::{Envelope, ErasedEnvelope, Record};
 use crate::event::{Event, Kind, Phase};
 use crate::glob::Glob;
@@ -48,11 +47,11 @@ pub(crate) struct Subscription {
     /// Wait before the first retry (doubling, capped by the bus).
     pub(crate) backoff: std::time::Duration,
     /// Bounded queue and worker limit of an async handler with `concurrency = N`.
-    pub(crate) queue: Option<Arc<crate::bus::SubQueue>>,
+    pub(crate) queue: Option<Arc<crate::core::SubQueue>>,
     /// Runs once across the processes of a transport (see `crate::transport`).
     pub(crate) shared: bool,
     /// Latency of its invocations.
-    pub(crate) stats: crate::bus::counters::HandlerStats,
+    pub(crate) stats: crate::core::counters::HandlerStats,
 }
 
 impl Subscription {
@@ -88,7 +87,7 @@ impl Subscription {
             || spec.when.is_some();
         let queue =
             (spec.concurrency > 0 && matches!(spec.callback, Callback::Async(_))).then(|| {
-                Arc::new(crate::bus::SubQueue::new(
+                Arc::new(crate::core::SubQueue::new(
                     spec.concurrency as usize,
                     spec.queue_capacity,
                 ))
@@ -117,7 +116,7 @@ impl Subscription {
             },
             queue,
             shared: spec.shared,
-            stats: crate::bus::counters::HandlerStats::default(),
+            stats: crate::core::counters::HandlerStats::default(),
         }
     }
 
@@ -150,16 +149,6 @@ impl Subscription {
     pub(crate) fn routes(&self, type_id: TypeId, name: &str) -> bool {
         self.event.is_none_or(|(t, _)| t == type_id)
             && self.pattern.as_ref().is_none_or(|g| g.matches(name))
-    }
-
-    /// Its entry in [`Metrics::handlers`](crate::bus::Metrics::handlers).
-    pub(crate) fn metrics(&self) -> HandlerMetrics {
-        HandlerMetrics {
-            delivered: self.delivered.get(),
-            failed: self.failed.get(),
-            latency: self.stats.latency.snapshot(),
-            queue_depth: self.queue.as_ref().map_or(0, |q| q.depth() as u64),
-        }
     }
 
     pub(crate) fn info(&self) -> SubscriptionInfo {
@@ -257,23 +246,34 @@ pub trait HandlerReturn {
 #[doc(hidden)]
 pub trait Emittable {
     #[doc(hidden)]
-    fn __herald_emit_child(self, handled: &ErasedEnvelope);
+    fn __herald_emit_child(self, handled: &ErasedEnvelope) -> Outcome;
 }
 
 impl Emittable for () {
-    fn __herald_emit_child(self, _: &ErasedEnvelope) {}
+    fn __herald_emit_child(self, _: &ErasedEnvelope) -> Outcome {
+        Ok(())
+    }
 }
 
 impl<R: Event> Emittable for R {
-    fn __herald_emit_child(self, handled: &ErasedEnvelope) {
-        crate::bus::context::with_current_bus(|bus| bus.emit_child(self, handled));
+    fn __herald_emit_child(self, handled: &ErasedEnvelope) -> Outcome {
+        // Handlers run with their bus installed (the core installs it around each call
+        // and each poll); a returned event goes to that bus.
+        crate::core::context::with_bus_or_installed(None, |bus| match bus {
+            Some(bus) => {
+                bus.emit_child(self, handled);
+                Ok(())
+            }
+            None => Err("internal error: a handler returned an event outside its bus".into()),
+        })
     }
 }
 
 impl<R: Event> Emittable for Option<R> {
-    fn __herald_emit_child(self, handled: &ErasedEnvelope) {
-        if let Some(ev) = self {
-            ev.__herald_emit_child(handled);
+    fn __herald_emit_child(self, handled: &ErasedEnvelope) -> Outcome {
+        match self {
+            Some(ev) => ev.__herald_emit_child(handled),
+            None => Ok(()),
         }
     }
 }
@@ -286,25 +286,20 @@ impl HandlerReturn for () {
 
 impl<R: Event> HandlerReturn for R {
     fn __herald_finish(self, handled: &ErasedEnvelope) -> Outcome {
-        self.__herald_emit_child(handled);
-        Ok(())
+        self.__herald_emit_child(handled)
     }
 }
 
 impl<R: Event> HandlerReturn for Option<R> {
     fn __herald_finish(self, handled: &ErasedEnvelope) -> Outcome {
-        self.__herald_emit_child(handled);
-        Ok(())
+        self.__herald_emit_child(handled)
     }
 }
 
 impl<T: Emittable, E: fmt::Display> HandlerReturn for Result<T, E> {
     fn __herald_finish(self, handled: &ErasedEnvelope) -> Outcome {
         match self {
-            Ok(v) => {
-                v.__herald_emit_child(handled);
-                Ok(())
-            }
+            Ok(v) => v.__herald_emit_child(handled),
             Err(e) => Err(e.to_string().into()),
         }
     }

@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 use super::histogram::Stopwatch;
 use super::queue::{Inflight, Queued, SubQueue, TaskOutcome};
 use super::{lock, Bus};
-use crate::bus::context;
-use crate::bus::subscription::{BoxFuture, Callback, HandlerInput, Outcome, Subscription};
+use crate::core::context;
+use crate::core::subscription::{BoxFuture, Callback, HandlerInput, Outcome, Subscription};
 use crate::envelope::{ErasedEnvelope, Links, Record};
 use crate::unwind::panic_text;
 
@@ -181,7 +181,7 @@ impl Bus {
         }
         let token = Inflight::new(&self.inner);
         let (bus, sub, record) = (self.clone(), sub.clone(), record.clone());
-        Scheduled::Task(super::runtime::spawn(async move {
+        Scheduled::Task(crate::core::spawn_task(async move {
             let _token = token;
             bus.settle(&sub, &record, first).await
         }))
@@ -269,7 +269,7 @@ impl SubQueue {
                 if st.workers < self.concurrency {
                     st.workers += 1;
                     let (queue, bus, sub) = (self.clone(), bus.clone(), sub.clone());
-                    drop(super::runtime::spawn(async move {
+                    drop(crate::core::spawn_task(async move {
                         queue.work(&bus, &sub).await
                     }));
                 }

@@ -2,7 +2,6 @@
 
 use super::counter::Counter;
 use super::histogram::LatencyHistogram;
-use super::metrics::NameMetrics;
 
 /// Bus-wide counters.
 #[derive(Default)]
@@ -22,17 +21,6 @@ pub(crate) struct NameStats {
     pub(crate) failed: Counter,
     /// Run time of handler invocations on records of this name.
     pub(crate) latency: LatencyHistogram,
-}
-
-impl NameStats {
-    /// This name's entry in [`Metrics::names`].
-    pub(crate) fn snapshot(&self) -> NameMetrics {
-        NameMetrics {
-            emitted: self.emitted.get(),
-            failed: self.failed.get(),
-            latency: self.latency.snapshot(),
-        }
-    }
 }
 
 /// Per subscription latency (its counts are `Subscription::delivered` and
@@ -66,9 +54,12 @@ mod tests {
         name.emitted.add(3);
         name.failed.incr();
         name.latency.record(2_000);
-        let n = name.snapshot();
-        assert_eq!((n.emitted, n.failed, n.latency.count), (3, 1, 1));
-        assert_eq!(n.latency.max_ns, 2_000);
+        let latency = name.latency.snapshot();
+        assert_eq!(
+            (name.emitted.get(), name.failed.get(), latency.count),
+            (3, 1, 1)
+        );
+        assert_eq!(latency.max_ns, 2_000);
         let handler = HandlerStats::default();
         handler.latency.record(10);
         assert_eq!(handler.latency.snapshot().p50_ns, 10);

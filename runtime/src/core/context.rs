@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use uuid::Uuid;
 
-use crate::bus::Bus;
+use crate::core::Bus;
 use crate::envelope::Links;
 
 /// The thread's context: the current links and the current bus (one thread-local, so
@@ -122,50 +122,30 @@ pub(crate) fn enter_handler<'a>(bus: &'a Bus, links: &'a Links) -> HandlerGuard<
     })
 }
 
-/// Runs `f` with the current bus: the innermost [`with_bus`] / [`scope`] / handler bus,
-/// else the global one.
-#[inline]
-pub(crate) fn with_current_bus<R>(f: impl FnOnce(&Bus) -> R) -> R {
-    with_bus_or_current(None, f)
-}
-
-/// Runs `f` with `bus` when given, else with the current bus (see
-/// [`with_current_bus`]). `f` is called in one place, so that it is inlined.
+/// Runs `f` with `bus` when given, else with the bus installed on this thread by
+/// [`with_bus`], [`scope`] or a running handler (`None` outside all of them: the bus's
+/// facade falls back to the global bus). `f` is called in one place, so that it is
+/// inlined.
 #[inline(always)]
-pub(crate) fn with_bus_or_current<R>(bus: Option<&Bus>, f: impl FnOnce(&Bus) -> R) -> R {
+pub(crate) fn with_bus_or_installed<R>(bus: Option<&Bus>, f: impl FnOnce(Option<&Bus>) -> R) -> R {
     let bus = match bus {
-        Some(bus) => bus,
+        Some(bus) => Some(bus),
         None => {
             let ptr = CONTEXT.with(|c| c.bus.get());
-            if ptr.is_null() {
-                crate::bus::global()
-            } else {
-                // SAFETY: the pointer was installed by `enter_bus` from a `&Bus` whose
-                // borrow outlives the `BusGuard`, and the guard restores the previous
-                // value when it drops; guards are never leaked (they are only held as
-                // locals in this crate).
-                unsafe { &*ptr }
-            }
+            // SAFETY: a non-null pointer was installed by `enter_bus` or `enter_handler`
+            // from a `&Bus` whose borrow outlives the guard, and the guard restores the
+            // previous value when it drops; guards are never leaked (they are only held
+            // as locals in this crate).
+            (!ptr.is_null()).then(|| unsafe { &*ptr })
         }
     };
     f(bus)
 }
 
-/// A clone of the current bus, or `None` when it is the global one.
+/// A clone of the bus installed here, or `None` outside [`with_bus`], [`scope`] and
+/// handlers (where the global bus is current).
 pub(crate) fn current_bus_override() -> Option<Bus> {
-    let ptr = CONTEXT.with(|c| c.bus.get());
-    if ptr.is_null() {
-        None
-    } else {
-        // SAFETY: as in `with_current_bus`.
-        Some(unsafe { &*ptr }.clone())
-    }
-}
-
-/// The current bus: the one [`with_bus`], [`scope`] or a running handler installed,
-/// else the global one. Handlers use it to make requests on the bus that called them.
-pub fn current_bus() -> Bus {
-    with_current_bus(Bus::clone)
+    with_bus_or_installed(None, |bus| bus.cloned())
 }
 
 /// The current parent: the started event of the innermost instrumented call running

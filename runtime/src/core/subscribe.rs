@@ -7,10 +7,13 @@ use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{Bus, SubscriptionHandle};
-use crate::bus::subscription::{
+use std::fmt;
+use std::sync::Weak;
+
+use super::{Bus, Inner};
+use crate::core::subscription::{
     call_record, call_typed, when_record, when_typed, Callback, HandlerInput, HandlerReturn,
-    PredicateFn, SubscriptionSpec,
+    PredicateFn, Subscription, SubscriptionSpec,
 };
 use crate::envelope::{Envelope, Record};
 use crate::event::{Event, Kind, Phase, Priority};
@@ -206,6 +209,17 @@ impl Subscriber<'_, Pattern> {
 }
 
 impl Bus {
+    pub(crate) fn add(&self, spec: SubscriptionSpec) -> SubscriptionHandle {
+        let name = spec.name.to_string();
+        let sub = Arc::new(Subscription::new(spec));
+        self.inner.add_subscription(sub);
+        SubscriptionHandle {
+            bus: Arc::downgrade(&self.inner),
+            name,
+            active: true,
+        }
+    }
+
     /// Configures a subscription to events of type `T`; see [`Subscriber`].
     pub fn on<T: Event>(&self) -> Subscriber<'_, Typed<T>> {
         Subscriber::new(self, None)
@@ -236,5 +250,47 @@ impl Bus {
         f: impl Fn(&Record) + Send + Sync + 'static,
     ) -> SubscriptionHandle {
         self.on_pattern(pattern).handle(f)
+    }
+}
+
+/// A programmatic subscription; dropping it unsubscribes (call [`detach`](Self::detach)
+/// to keep the subscription for the bus's lifetime).
+#[must_use = "dropping the handle unsubscribes at once"]
+pub struct SubscriptionHandle {
+    bus: Weak<Inner>,
+    name: String,
+    active: bool,
+}
+
+impl SubscriptionHandle {
+    /// The subscription's name on its bus (for `pause`, `resume`, `unsubscribe`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Unsubscribes now.
+    pub fn unsubscribe(self) {}
+
+    /// Keeps the subscription until the bus is dropped or it is unsubscribed by name.
+    pub fn detach(mut self) {
+        self.active = false;
+    }
+}
+
+impl Drop for SubscriptionHandle {
+    fn drop(&mut self) {
+        if self.active {
+            if let Some(inner) = self.bus.upgrade() {
+                inner.remove_subscription(&self.name);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SubscriptionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscriptionHandle")
+            .field("name", &self.name)
+            .finish()
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::bus::Bus;
+use crate::core::Bus;
 use crate::envelope::{Extra, Links, Name};
 use crate::event::{EntityRef, Event, Phase, Priority};
 
@@ -22,7 +22,7 @@ pub(crate) struct EmitOptions {
     /// The id to use instead of a new one (a request registers it first).
     pub(crate) id: Option<Uuid>,
     /// A request waiting for this record as its response.
-    pub(crate) answers: Option<crate::bus::answer::Answer>,
+    pub(crate) answers: Option<crate::core::answer::Answer>,
     pub(crate) extra: Option<Box<Extra>>,
 }
 
