@@ -147,7 +147,7 @@ pub use crate::event::{EntityRef, Event, Kind, Phase, Priority, Query};
 pub use crate::filter::Filter;
 pub use crate::handler::HandlerDescriptor;
 pub use crate::lifecycle::{Cancelled, Completed, Failed, Started};
-pub use crate::tree::Tree;
+pub use crate::tree::{Tree, TreeNode};
 pub use uuid::Uuid;
 
 pub use herald_macros::{instrument_events, on, subscription, Event};

@@ -285,7 +285,7 @@ fn tree_has_the_shape_of_the_calls_and_prints_it() {
          \x20 hist_tree.inner [completed]\n\
          \x20   hist.tick [pending]\n\
          \x20 hist.task [pending]\n\
-         \x20 hist_tree.failing [failed: nope]\n"
+         \x20 ✗ hist_tree.failing [failed: nope]\n"
     );
 
     // A subtree has its own root: the tree of the inner call is not a tree root.

@@ -897,7 +897,6 @@ fn main() {
     threads(&mut h);
     metrics_rows(&mut h);
     #[cfg(feature = "sqlite")]
-    #[cfg(feature = "sqlite")]
     store(&mut h);
     h.print_table();
 

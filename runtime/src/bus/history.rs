@@ -157,7 +157,7 @@ impl History {
         if !self.by_root.contains_key(&root) {
             return None;
         }
-        Tree::build(root, self.chain(root).cloned().collect())
+        Tree::build(root, self.chain(root).cloned())
     }
 
     pub(crate) fn index_sizes(&self) -> (usize, usize) {

@@ -357,7 +357,7 @@ impl SqliteStore {
         let filter = Filter::new().root(root);
         let rows = self.query_stored(&filter)?;
         let records = self.decode_all(rows, &filter);
-        Ok(Tree::from_records(root, records))
+        Ok(Tree::build(root, records))
     }
 
     /// How many records the file holds.
