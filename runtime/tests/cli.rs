@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use herald::prelude::*;
 use herald::{Bus, SqliteStore};
+use herald_tests::redis_server::RedisServer;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, Event)]
 #[event(name = "cli_test.tick")]
@@ -148,72 +149,6 @@ fn query_and_tree_read_the_store_and_bad_input_fails_clearly() {
         err.starts_with("herald: redis at `redis://127.0.0.1:1`"),
         "{err}"
     );
-}
-
-/// A `redis-server` on a free loopback port, stopped on drop.
-struct RedisServer {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl RedisServer {
-    /// Starts one, or returns `None` (saying so loudly) when the binary is missing
-    /// outside CI.
-    fn start() -> Option<RedisServer> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
-        let child = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-            ])
-            .stdout(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(e) if std::env::var_os("CI").is_none() => {
-                eprintln!("\n*** SKIPPED: cannot start redis-server ({e}) ***\n");
-                return None;
-            }
-            Err(e) => panic!("redis-server is required in CI: {e}"),
-        };
-        let server = RedisServer { child, port };
-        for _ in 0..200 {
-            if server.ping() {
-                return Some(server);
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("redis-server did not answer on port {port}");
-    }
-
-    fn ping(&self) -> bool {
-        use std::io::{Read, Write};
-        let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let mut reply = [0_u8; 7];
-        conn.write_all(b"PING\r\n").is_ok()
-            && conn.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

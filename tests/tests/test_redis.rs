@@ -6,9 +6,6 @@
 //! Skipped with a message on stderr when `redis-server` is not installed (failed when
 //! `CI` is set).
 
-#[path = "common/redis_server.rs"]
-mod redis_server;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -19,7 +16,7 @@ use std::time::{Duration, Instant};
 use herald::prelude::*;
 use herald::transport::{Redis, RedisBuilder, RejectedEntry, TRANSPORT_HANDLER};
 use herald::{Bus, Record, Uuid};
-use redis_server::RedisServer;
+use herald_tests::redis_server::RedisServer;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Event)]
@@ -512,7 +509,8 @@ async fn child_crasher() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_published_while_the_server_is_down_arrive_after_it_restarts() {
-    let Some(mut server) = RedisServer::start() else {
+    // With an append-only file: the restarted server keeps the stream and its groups.
+    let Some(mut server) = RedisServer::builder().append_only(true).start() else {
         return;
     };
     let stream = unique("restart");
