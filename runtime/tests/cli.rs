@@ -139,6 +139,22 @@ fn query_and_tree_read_the_store_and_bad_input_fails_clearly() {
         .unwrap()
         .contains("not a record id"));
 
+    // A multi-byte character where a byte-indexed parser sliced the offset.
+    for bad in [
+        "2026-01-02T03:04:05+0\u{e9}00",
+        "2026-01-02T03:04:05+\u{20ac}00",
+    ] {
+        let out = herald()
+            .args(["query", "--db"])
+            .arg(&db)
+            .args(["--since", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--since {bad}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("RFC 3339") && err.contains(bad), "{err}");
+    }
+
     let out = herald()
         .args(["tail", "--redis", "redis://127.0.0.1:1", "--count", "1"])
         .output()

@@ -607,6 +607,60 @@ async fn undecodable_entries_are_dead_lettered_and_later_events_arrive() {
     assert!(b.transport_stats().unwrap().rejected >= 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_with_a_malformed_timestamp_is_dead_lettered_and_later_events_arrive() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let stream = unique("bad-time");
+    let a = bus(redis(&server, &stream).node("a"));
+    let b = bus(redis(&server, &stream)
+        .node("b")
+        .claim_idle(Duration::from_millis(200)));
+    let got = Seen::default();
+    let seen = got.clone();
+    let _sub = b.subscribe::<Ping>(move |ev| seen.push(ev.payload().n));
+
+    // A real record whose timestamp's offset holds a two-byte character where a
+    // byte-indexed parser slices.
+    let id = a.emit(Ping { n: 1 });
+    let mut value: serde_json::Value = serde_json::from_str(&a.get(id).unwrap().to_json()).unwrap();
+    value["id"] = serde_json::json!(Uuid::new_v4());
+    value["timestamp"] = serde_json::json!("2026-01-01T00:00:00+0\u{e9}00");
+    let poison = value.to_string();
+    let origin = Uuid::new_v4().to_string();
+    let reply = server
+        .command(&["XADD", &stream, "*", "origin", &origin, "json", &poison])
+        .expect("XADD");
+    assert!(!reply.starts_with('-'), "XADD refused: {reply}");
+    for n in 2..5 {
+        a.emit(Ping { n });
+    }
+
+    let rejected = || {
+        b.dead_letters()
+            .into_iter()
+            .filter_map(|d| {
+                let entry = d.record().downcast_ref::<RejectedEntry>()?;
+                (entry.entry == poison).then(|| d.error().to_owned())
+            })
+            .collect::<Vec<String>>()
+    };
+    wait_until(
+        || format!("pings {:?}, rejected {:?}", got.sorted(), rejected()),
+        || got.len() >= 4 && !rejected().is_empty(),
+    )
+    .await;
+    assert_eq!(got.sorted(), [1, 2, 3, 4]);
+    let reasons = rejected();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].contains("timestamp"), "{reasons:?}");
+    // The reclaimer runs too (every 100 ms here) and stays up: a later event arrives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.emit(Ping { n: 5 });
+    wait_until(|| format!("pings {:?}", got.sorted()), || got.len() >= 5).await;
+}
+
 // ---- a bus without a runtime, and its end ---------------------------------------------
 
 /// Waits (blocking the thread) until `done` holds; fails after [`PATIENCE`].
