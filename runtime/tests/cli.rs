@@ -99,6 +99,56 @@ async fn tail_prints_the_last_records_then_follows() {
     assert!(status.success(), "tail stops after --count records");
 }
 
+/// Waits for `child` up to `within`; kills it and returns `None` when it is still running.
+fn exit_within(
+    child: &mut std::process::Child,
+    within: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn tail_with_count_zero_prints_nothing_and_exits() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = temp_db("count-zero");
+    let bus = bus_storing_to(&db);
+    for n in 0..3 {
+        bus.emit(Tick { n });
+    }
+    rt.block_on(bus.flush());
+
+    for last in ["0", "2"] {
+        let mut child = herald()
+            .args(["tail", "--db"])
+            .arg(&db)
+            .args(["--count", "0", "--last", last])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = exit_within(&mut child, Duration::from_secs(20));
+        assert_eq!(
+            status.map(|s| s.code()),
+            Some(Some(0)),
+            "tail --count 0 --last {last} exits at once, successfully"
+        );
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+        assert_eq!(text, "", "--last {last}");
+    }
+}
+
 #[test]
 fn query_and_tree_read_the_store_and_bad_input_fails_clearly() {
     let rt = tokio::runtime::Builder::new_current_thread()

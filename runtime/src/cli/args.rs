@@ -64,7 +64,8 @@ pub struct TailArgs {
     /// Print the newest N records kept so far before following.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub last: usize,
-    /// Stop after printing N records (default: follow until interrupted).
+    /// Stop after printing N records (0: print none and exit; default: follow until
+    /// interrupted).
     #[arg(long, value_name = "N")]
     pub count: Option<usize>,
     /// Print each record as one line of JSON.
