@@ -10,14 +10,18 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use herald::prelude::*;
-use herald::transport::{Redis, RedisBuilder, RejectedEntry, TRANSPORT_HANDLER};
-use herald::{Bus, Record, Uuid};
+use herald::transport::{Redis, RejectedEntry, TRANSPORT_HANDLER};
+use herald::{Record, Uuid};
 use herald_tests::redis_server::RedisServer;
+use redis_common::{bus, redis, unique, wait_until, Seen, PATIENCE};
 use serde::{Deserialize, Serialize};
+
+#[path = "common/redis.rs"]
+mod redis_common;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Event)]
 #[event(name = "test.redis.ping")]
@@ -40,58 +44,6 @@ struct Job {
 #[derive(Debug, Clone, Serialize, Deserialize, Event)]
 #[event(name = "test.redis.stop")]
 struct Stop;
-
-/// The longest any wait of these tests may take before it fails.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", Uuid::new_v4().simple())
-}
-
-fn redis(server: &RedisServer, stream: &str) -> RedisBuilder {
-    Redis::builder(server.url())
-        .stream(stream)
-        .block(Duration::from_millis(200))
-}
-
-fn bus(transport: RedisBuilder) -> Bus {
-    Bus::builder()
-        .registered_handlers(false)
-        .history(10_000)
-        .transport(transport.build().expect("valid transport options"))
-        .build()
-        .expect("bus with a redis transport")
-}
-
-/// Waits until `done` holds; fails the test after [`PATIENCE`] with `what`.
-async fn wait_until(what: impl Fn() -> String, done: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting: {}", what());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Collects the `n` of every event a handler saw.
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<u32>>>);
-
-impl Seen {
-    fn push(&self, n: u32) {
-        self.0.lock().unwrap().push(n);
-    }
-    fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-    fn sorted(&self) -> Vec<u32> {
-        let mut v = self.0.lock().unwrap().clone();
-        v.sort_unstable();
-        v
-    }
-    fn set(&self) -> BTreeSet<u32> {
-        self.0.lock().unwrap().iter().copied().collect()
-    }
-}
 
 fn find<T: herald::Event>(records: &[Record], pred: impl Fn(&T) -> bool) -> Option<Record> {
     records

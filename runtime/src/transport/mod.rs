@@ -59,6 +59,7 @@
 //! # });
 //! ```
 
+mod guard;
 mod inbox;
 mod memory;
 #[cfg(feature = "redis")]
@@ -70,11 +71,12 @@ use std::pin::Pin;
 use crate::envelope::Record;
 
 pub use inbox::{
-    Audience, Inbox, Incoming, Outcome, RejectedEntry, DEFAULT_DEDUP_WINDOW, TRANSPORT_HANDLER,
+    Audience, Inbox, Incoming, Outcome, PoisonedEntry, RejectedEntry, DEFAULT_DEDUP_WINDOW,
+    TRANSPORT_HANDLER,
 };
 pub use memory::InMemory;
 #[cfg(feature = "redis")]
-pub use redis::{Redis, RedisBuilder, Retention};
+pub use redis::{Redis, RedisBuilder, Retention, DEFAULT_MAX_DELIVERIES};
 
 /// The stream that transports and the `herald` command line use when none is named.
 pub const DEFAULT_STREAM: &str = "herald:events";
@@ -144,6 +146,12 @@ pub struct TransportStats {
     pub rejected: u64,
     /// Entries taken over from a consumer that stopped acknowledging.
     pub reclaimed: u64,
+    /// Entries acknowledged without delivery and dead-lettered as a [`PoisonedEntry`]:
+    /// handed out more times than the transport's cap, or their handling panicked.
+    pub poisoned: u64,
+    /// Panics caught in the transport's tasks (an entry's handling, or a task that was
+    /// started again).
+    pub panics: u64,
     /// Connections re-established after a failure.
     pub reconnects: u64,
 }

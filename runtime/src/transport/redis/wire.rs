@@ -1,5 +1,6 @@
 //! Talking to Redis: connections, backoff, errors and the replies of stream commands.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -266,6 +267,52 @@ impl Backoff {
     }
 }
 
+/// How many times the stream handed each of `ids` to `group` (`XPENDING`, one per id,
+/// in one round trip); ids no longer pending are left out.
+pub(super) async fn delivery_counts(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    group: &str,
+    ids: &[&str],
+) -> Result<HashMap<String, u64>, RedisError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut pipe = redis::pipe();
+    for id in ids {
+        pipe.cmd("XPENDING")
+            .arg(stream)
+            .arg(group)
+            .arg(*id)
+            .arg(*id)
+            .arg(1);
+    }
+    let replies: Vec<Value> = pipe.query_async(conn).await?;
+    Ok(replies.into_iter().flat_map(pending_reply).collect())
+}
+
+/// The entries of an extended `XPENDING` reply: `[id, consumer, idle, deliveries]` each.
+pub(super) fn pending_reply(reply: Value) -> Vec<(String, u64)> {
+    let Value::Array(items) = reply else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let Value::Array(parts) = item else {
+                return None;
+            };
+            let mut parts = parts.into_iter();
+            let id = parts.next().and_then(text)?;
+            let deliveries = match parts.nth(2)? {
+                Value::Int(n) => u64::try_from(n).ok()?,
+                other => text(other)?.parse().ok()?,
+            };
+            Some((id, deliveries))
+        })
+        .collect()
+}
+
 /// One stream entry as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StreamEntry {
@@ -503,6 +550,7 @@ mod tests {
             fn any_reply_reads_without_panicking(reply in a_value()) {
                 // Whatever the reply, an answer (a panic fails the test).
                 drop(read_reply(reply.clone()));
+                drop(pending_reply(reply.clone()));
                 drop(autoclaim_reply(reply));
             }
 
@@ -598,6 +646,32 @@ mod tests {
         let got = read_reply(reply);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].body.as_ref().unwrap().json, "a\u{fffd}b");
+    }
+
+    #[test]
+    fn reads_delivery_counts_of_pending_replies() {
+        let reply = Value::Array(vec![
+            Value::Array(vec![
+                bulk("5-0"),
+                bulk("node"),
+                Value::Int(12),
+                Value::Int(7),
+            ]),
+            Value::Array(vec![bulk("6-0"), bulk("node"), Value::Int(1), bulk("2")]),
+            Value::Array(vec![
+                bulk("7-0"),
+                bulk("node"),
+                Value::Int(1),
+                Value::Int(-1),
+            ]),
+            Value::Array(vec![bulk("8-0")]),
+            Value::Nil,
+        ]);
+        assert_eq!(
+            pending_reply(reply),
+            [("5-0".to_owned(), 7), ("6-0".to_owned(), 2)]
+        );
+        assert!(pending_reply(Value::Nil).is_empty());
     }
 
     #[test]
