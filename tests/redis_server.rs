@@ -22,7 +22,7 @@
 //! port, for [`RedisServer::command`] and the readiness check.
 
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -347,6 +347,56 @@ impl RedisServer {
         }
         writer.write_all(&encode(args))?;
         read_reply(&mut reader)
+    }
+
+    /// Sends one command on the plain port (authenticated as [`command`](Self::command)
+    /// is) and returns every string, number and status of its reply, nested arrays
+    /// flattened in order (a nil is an empty string): `XRANGE s - +` gives `id,
+    /// field, value, ...` for each entry.
+    ///
+    /// # Errors
+    ///
+    /// When the server cannot be reached or its reply is cut short.
+    pub fn command_flat(&self, args: &[&str]) -> io::Result<Vec<String>> {
+        let stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+        let mut writer = stream.try_clone()?;
+        let mut reader = BufReader::new(stream);
+        if let Some(user) = self.options.users.first() {
+            writer.write_all(&encode(&["AUTH", &user.name, &user.password]))?;
+            read_reply(&mut reader)?;
+        }
+        writer.write_all(&encode(args))?;
+        // Elements still to read: an array's header adds its length (no recursion).
+        let mut left: u64 = 1;
+        let mut out = Vec::new();
+        while left > 0 {
+            left -= 1;
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            let line = line.trim_end();
+            if let Some(n) = line.strip_prefix('*').or_else(|| line.strip_prefix('%')) {
+                let n: i64 = n.parse().unwrap_or(0);
+                let pairs = if line.starts_with('%') { 2 } else { 1 };
+                left += u64::try_from(n).unwrap_or(0) * pairs;
+            } else if let Some(n) = line.strip_prefix('$') {
+                match n.parse::<usize>() {
+                    Ok(len) => {
+                        let mut body = vec![0; len + 2];
+                        reader.read_exact(&mut body)?;
+                        body.truncate(len);
+                        out.push(String::from_utf8_lossy(&body).into_owned());
+                    }
+                    Err(_) => out.push(String::new()), // $-1: nil
+                }
+            } else {
+                out.push(line.get(1..).unwrap_or_default().to_owned());
+            }
+        }
+        Ok(out)
     }
 
     fn log_path(&self) -> PathBuf {

@@ -320,3 +320,85 @@ async fn failing_and_panicking_handlers_use_their_retries_and_the_entry_is_ackno
     assert_eq!((stats.delivered, stats.poisoned), (1, 0), "{stats:?}");
     assert!(poisoned(&b).is_empty());
 }
+
+// ---- a server restarted empty --------------------------------------------------------
+
+/// The `n` of every record the stream holds now.
+fn held(server: &RedisServer, stream: &str) -> std::collections::BTreeSet<u32> {
+    let flat = server
+        .command_flat(&["XRANGE", stream, "-", "+"])
+        .expect("XRANGE");
+    flat.windows(2)
+        .filter(|w| w[0] == "json")
+        .filter_map(|w| {
+            let record: serde_json::Value = serde_json::from_str(&w[1]).ok()?;
+            u32::try_from(record["payload"]["n"].as_u64()?).ok()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_empty_loses_nothing_its_new_stream_holds() {
+    const EVENTS: u32 = 5_000;
+    // No persistence: the restarted server has neither the stream nor its groups.
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let stream = unique("reset");
+    let producer = bus(redis(&server, &stream).node("producer"));
+    let consumer = bus(redis(&server, &stream).node("consumer"));
+    let got = Seen::default();
+    let seen = got.clone();
+    let _sub = consumer.subscribe::<Ping>(move |ev| seen.push(ev.payload().n));
+
+    // About 5,000 events a second, while the server goes down and comes back.
+    let sent = Arc::new(AtomicU32::new(0));
+    let (p, s) = (producer.clone(), sent.clone());
+    let publishing = tokio::spawn(async move {
+        for n in 0..EVENTS {
+            p.emit(Ping { n });
+            s.store(n + 1, Ordering::Release);
+            if n % 5 == 4 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    });
+    let reached = |n: u32| {
+        let sent = sent.clone();
+        move || sent.load(Ordering::Acquire) >= n
+    };
+    wait_until(|| "a third published".into(), reached(EVENTS / 3)).await;
+    tokio::task::block_in_place(|| server.kill());
+    wait_until(|| "half published".into(), reached(EVENTS / 2)).await;
+    tokio::task::block_in_place(|| server.restart());
+    publishing.await.expect("the producer task");
+    producer.flush().await;
+
+    let held = held(&server, &stream);
+    assert!(
+        held.len() >= (EVENTS / 2) as usize,
+        "the new stream holds at least what was published after the kill: {}",
+        held.len()
+    );
+    let missing = || held.difference(&got.set()).count();
+    wait_until(
+        || {
+            format!(
+                "{} of the {} held entries not delivered",
+                missing(),
+                held.len()
+            )
+        },
+        || missing() == 0,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(got.len(), got.set().len(), "each event delivered once");
+    let stats = consumer.transport_stats().expect("stats");
+    assert!(stats.stream_resets >= 1, "{stats:?}");
+    eprintln!(
+        "restart: {} held by the new server, 0 of them lost; {} delivered in all of {EVENTS}; {stats:?}",
+        held.len(),
+        got.len()
+    );
+}

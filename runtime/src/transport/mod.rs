@@ -152,6 +152,10 @@ pub struct TransportStats {
     /// Panics caught in the transport's tasks (an entry's handling, or a task that was
     /// started again).
     pub panics: u64,
+    /// Consumer groups found missing (the server restarted without its data) and
+    /// created again at the start of the stream, so that nothing the new stream holds
+    /// is skipped.
+    pub stream_resets: u64,
     /// Connections re-established after a failure.
     pub reconnects: u64,
 }

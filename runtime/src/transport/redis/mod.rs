@@ -50,6 +50,8 @@ struct State {
     reconnects: AtomicU64,
     /// Panics that ended a task (started again).
     panics: AtomicU64,
+    /// Consumer groups found missing and created again at the start of the stream.
+    stream_resets: AtomicU64,
 }
 
 impl State {
@@ -168,7 +170,11 @@ fn spawn_supervised<F>(
 /// created at the end of the stream when the transport starts, so a process gets what
 /// is published after its bus is built; a process that restarts with the same
 /// [`node`](RedisBuilder::node) name resumes its group where it stopped (the group
-/// of a generated node name is removed when its bus is dropped). A process reads the
+/// of a generated node name is removed when its bus is dropped). A group that goes
+/// missing while the process runs (the server restarted without persistence) is
+/// created again at the *start* of the stream, so every entry the new stream holds
+/// reaches this process (what it had already is suppressed as a duplicate); counted
+/// in [`TransportStats::stream_resets`]. A process reads the
 /// shared group only while its bus has a `shared` subscription, so a producer without
 /// one never takes records away from the processes that have them. Needs Redis 6.2 or
 /// later.
@@ -354,6 +360,7 @@ impl Transport for Redis {
             reclaimed: s.reclaimed.load(Ordering::Relaxed),
             reconnects: s.reconnects.load(Ordering::Relaxed),
             panics: s.panics.load(Ordering::Relaxed),
+            stream_resets: s.stream_resets.load(Ordering::Relaxed),
             ..TransportStats::default()
         }
     }

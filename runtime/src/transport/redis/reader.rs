@@ -143,7 +143,7 @@ impl Reader {
     /// Reads until the bus is gone (`Ok`) or the connection fails.
     async fn session(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
         // Again on every connection: a server that restarted empty lost the group.
-        wire::create_group(conn, &self.config.stream, &self.group).await?;
+        self.recreate_group(conn).await?;
         // Where the re-reading of this consumer's pending entries stands; `None` once
         // they are done and new entries are read.
         let mut pending = Some(String::from("0"));
@@ -173,7 +173,7 @@ impl Reader {
                     // What was delivered and not acknowledged comes back as pending
                     // (if the group survived) and is recognised as a duplicate.
                     delivered.clear();
-                    wire::create_group(conn, &self.config.stream, &self.group).await?;
+                    self.recreate_group(conn).await?;
                     pending = Some(String::from("0"));
                     continue;
                 }
@@ -205,6 +205,15 @@ impl Reader {
             }
             delivered.extend(done.into_iter().map(str::to_owned));
         }
+    }
+
+    /// Creates the group again, at the start of the stream, if the server lost it;
+    /// counts that in `stream_resets`.
+    async fn recreate_group(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
+        if wire::recreate_group(conn, &self.config.stream, &self.group).await? {
+            self.state.stream_resets.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Entries per read: the batch size, but at most [`SHARED_BATCH`] from the shared

@@ -124,7 +124,7 @@ pub(super) fn create_groups_blocking(
     conn.set_write_timeout(Some(REPLY_TIMEOUT))
         .map_err(failed)?;
     for (group, _) in config.groups() {
-        match create_group_cmd(&config.stream, group).query::<()>(&mut conn) {
+        match create_group_cmd(&config.stream, group, "$").query::<()>(&mut conn) {
             Ok(()) => {}
             Err(e) if e.code() == Some("BUSYGROUP") => {}
             Err(e) => return Err(failed(e)),
@@ -133,27 +133,33 @@ pub(super) fn create_groups_blocking(
     Ok(())
 }
 
-/// Creates `group` at the end of the stream, if it does not exist.
-pub(super) async fn create_group(
+/// Creates `group` again if it is missing, at the *start* of the stream: a group that
+/// goes missing while its process runs was lost with the server's data (a restart
+/// without persistence), and every entry the new stream holds was published after
+/// that, so all of it is for this group (what it already had is suppressed as
+/// duplicates by the inbox). True when the group was missing.
+pub(super) async fn recreate_group(
     conn: &mut MultiplexedConnection,
     stream: &str,
     group: &str,
-) -> Result<(), RedisError> {
-    match create_group_cmd(stream, group)
+) -> Result<bool, RedisError> {
+    match create_group_cmd(stream, group, "0")
         .query_async::<()>(conn)
         .await
     {
-        Err(e) if e.code() != Some("BUSYGROUP") => Err(e),
-        _ => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
-fn create_group_cmd(stream: &str, group: &str) -> redis::Cmd {
+/// `XGROUP CREATE stream group at MKSTREAM`.
+fn create_group_cmd(stream: &str, group: &str, at: &str) -> redis::Cmd {
     let mut cmd = redis::cmd("XGROUP");
     cmd.arg("CREATE")
         .arg(stream)
         .arg(group)
-        .arg("$")
+        .arg(at)
         .arg("MKSTREAM");
     cmd
 }
