@@ -13,8 +13,6 @@
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -23,6 +21,7 @@ use std::time::{Duration, Instant};
 use herald::prelude::*;
 use herald::transport::Redis;
 use herald::Bus;
+use herald_tests::redis_server::RedisServer;
 
 /// A unit of work.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]
@@ -84,7 +83,10 @@ async fn producer(args: &[String]) -> Res<()> {
     let (url, _server) = match given {
         Some(url) => (url, None),
         None => {
-            let server = LocalRedis::start()?;
+            // Loopback only, no persistence, stopped when the producer ends.
+            let server = RedisServer::builder()
+                .launch()
+                .map_err(|e| format!("cannot start redis-server: {e}; or pass --redis URL"))?;
             (server.url(), Some(server))
         }
     };
@@ -257,55 +259,5 @@ impl Drop for Worker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A `redis-server` of this example: loopback only, no persistence, stopped on drop.
-struct LocalRedis {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl LocalRedis {
-    fn start() -> Res<LocalRedis> {
-        let dir = std::env::temp_dir().join(format!("herald-example-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--port", &port.to_string()])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                let _ = std::fs::remove_dir_all(&dir);
-                format!(
-                    "cannot start redis-server ({e}): install it (apt-get install redis-server) \
-                     or pass --redis URL"
-                )
-            })?;
-        let server = LocalRedis { child, port, dir };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if start.elapsed() > PATIENCE {
-                return Err(format!("redis-server did not listen on port {port}").into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(server)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for LocalRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -12,8 +12,6 @@
 #[path = "herald/harness.rs"]
 mod harness;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -22,6 +20,7 @@ use harness::Harness;
 use herald::prelude::*;
 use herald::transport::{Redis, Retention};
 use herald::Bus;
+use herald_tests::redis_server::RedisServer;
 use redis::Value;
 
 const GROUP: &str = "redis";
@@ -46,58 +45,6 @@ fn base() -> Instant {
 
 fn now_ns() -> u64 {
     u64::try_from(base().elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// A `redis-server` without persistence, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Option<Server> {
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .ok()?
-                .port();
-            let mut child = Command::new("redis-server")
-                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .args(["--port", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .ok()?;
-            let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                let ready = client
-                    .get_connection_with_timeout(Duration::from_millis(200))
-                    .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
-                if ready.is_ok() {
-                    return Some(Server { child, port });
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        None
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A bus of its own on `stream`, as a process would have.
@@ -453,12 +400,15 @@ fn main() {
         "herald redis benchmarks ({} mode)",
         if h.quick() { "quick" } else { "full" }
     );
-    let Some(server) = Server::start() else {
-        eprintln!("redis-server is not installed (or did not start): no redis benchmarks");
-        if std::env::var_os("CI").is_some() {
-            std::process::exit(1);
+    let server = match RedisServer::builder().launch() {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("no redis benchmarks: {e}");
+            if std::env::var_os("CI").is_some() || !e.is_missing_tool() {
+                std::process::exit(1);
+            }
+            return;
         }
-        return;
     };
     let url = server.url();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -10,6 +10,7 @@ use std::time::Duration;
 use herald::prelude::*;
 use herald::store::SqliteStore;
 use herald::Bus;
+use herald_tests::redis_server::RedisServer;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, Event)]
 #[event(name = "cli_test.tick")]
@@ -99,6 +100,56 @@ async fn tail_prints_the_last_records_then_follows() {
     assert!(status.success(), "tail stops after --count records");
 }
 
+/// Waits for `child` up to `within`; kills it and returns `None` when it is still running.
+fn exit_within(
+    child: &mut std::process::Child,
+    within: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn tail_with_count_zero_prints_nothing_and_exits() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = temp_db("count-zero");
+    let bus = bus_storing_to(&db);
+    for n in 0..3 {
+        bus.emit(Tick { n });
+    }
+    rt.block_on(bus.flush());
+
+    for last in ["0", "2"] {
+        let mut child = herald()
+            .args(["tail", "--db"])
+            .arg(&db)
+            .args(["--count", "0", "--last", last])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = exit_within(&mut child, Duration::from_secs(20));
+        assert_eq!(
+            status.map(|s| s.code()),
+            Some(Some(0)),
+            "tail --count 0 --last {last} exits at once, successfully"
+        );
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+        assert_eq!(text, "", "--last {last}");
+    }
+}
+
 #[test]
 fn query_and_tree_read_the_store_and_bad_input_fails_clearly() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -139,6 +190,22 @@ fn query_and_tree_read_the_store_and_bad_input_fails_clearly() {
         .unwrap()
         .contains("not a record id"));
 
+    // A multi-byte character where a byte-indexed parser sliced the offset.
+    for bad in [
+        "2026-01-02T03:04:05+0\u{e9}00",
+        "2026-01-02T03:04:05+\u{20ac}00",
+    ] {
+        let out = herald()
+            .args(["query", "--db"])
+            .arg(&db)
+            .args(["--since", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--since {bad}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("RFC 3339") && err.contains(bad), "{err}");
+    }
+
     let out = herald()
         .args(["tail", "--redis", "redis://127.0.0.1:1", "--count", "1"])
         .output()
@@ -149,72 +216,6 @@ fn query_and_tree_read_the_store_and_bad_input_fails_clearly() {
         err.starts_with("herald: redis at `redis://127.0.0.1:1`"),
         "{err}"
     );
-}
-
-/// A `redis-server` on a free loopback port, stopped on drop.
-struct RedisServer {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl RedisServer {
-    /// Starts one, or returns `None` (saying so loudly) when the binary is missing
-    /// outside CI.
-    fn start() -> Option<RedisServer> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
-        let child = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-            ])
-            .stdout(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(e) if std::env::var_os("CI").is_none() => {
-                eprintln!("\n*** SKIPPED: cannot start redis-server ({e}) ***\n");
-                return None;
-            }
-            Err(e) => panic!("redis-server is required in CI: {e}"),
-        };
-        let server = RedisServer { child, port };
-        for _ in 0..200 {
-            if server.ping() {
-                return Some(server);
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("redis-server did not answer on port {port}");
-    }
-
-    fn ping(&self) -> bool {
-        use std::io::{Read, Write};
-        let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let mut reply = [0_u8; 7];
-        conn.write_all(b"PING\r\n").is_ok()
-            && conn.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -363,6 +363,57 @@ fn malformed_input_is_a_malformed_error() {
     ));
 }
 
+/// Timestamps that are not RFC 3339 in ways a byte-indexed parser trips on: multi-byte
+/// characters where digits or separators belong, cut offsets, impossible dates.
+const BAD_TIMESTAMPS: &[&str] = &[
+    "2026-01-01T00:00:00+0\u{e9}00",
+    "2026-01-01T00:00:00+\u{e9}:00",
+    "2026-01-01T00:00:00+00:\u{e9}",
+    "2026-01-01T00:00:00\u{e9}00:0",
+    "2026-01-01T00:00:00.\u{e9}Z",
+    "2026-01-01T00:00:0\u{e9}Z",
+    "2026-01-01T00:00:00.1234567890Z",
+    "2026-01-01T00:00:00+24:00",
+    "2026-01-01T00:00:00+01:60",
+    "2026-01-01T00:00:00+01:0",
+    "2026-01-01T00:00:00+0100",
+    "2026-01-01T00:00:00",
+    "2026-02-30T00:00:00Z",
+    "2025-02-29T00:00:00Z",
+    "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}",
+];
+
+#[test]
+fn a_malformed_timestamp_or_expiry_is_a_malformed_error() {
+    for field in ["timestamp", "expires_at"] {
+        for bad in BAD_TIMESTAMPS {
+            let mut value = json_of(order());
+            value[field] = json!(bad);
+            match decode_value(&value) {
+                Err(DecodeError::Malformed(reason)) => {
+                    assert!(reason.contains(field), "{field} = {bad:?}: {reason}");
+                }
+                other => panic!("{field} = {bad:?} gave {other:?}"),
+            }
+        }
+    }
+    // The forms that are valid still read, leap day and offsets included.
+    for (text, secs) in [
+        ("2024-02-29T00:00:00Z", 1_709_164_800),
+        ("2024-02-29T02:30:00+02:30", 1_709_164_800),
+        ("2024-02-28T21:00:00.000-03:00", 1_709_164_800),
+    ] {
+        let mut value = json_of(order());
+        value["timestamp"] = json!(text);
+        let record = decode_value(&value).expect(text);
+        let since = record
+            .timestamp()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok();
+        assert_eq!(since, Some(Duration::from_secs(secs)), "{text}");
+    }
+}
+
 #[test]
 fn an_expiry_past_2554_never_comes() {
     let mut value = json_of(order());

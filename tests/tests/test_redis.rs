@@ -6,21 +6,22 @@
 //! Skipped with a message on stderr when `redis-server` is not installed (failed when
 //! `CI` is set).
 
-#[path = "common/redis_server.rs"]
-mod redis_server;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use herald::prelude::*;
-use herald::transport::{Redis, RedisBuilder, RejectedEntry, TRANSPORT_HANDLER};
-use herald::{Bus, Record, Uuid};
-use redis_server::RedisServer;
+use herald::transport::{Redis, RejectedEntry, TRANSPORT_HANDLER};
+use herald::{Record, Uuid};
+use herald_tests::redis_server::RedisServer;
+use redis_common::{bus, redis, unique, wait_until, Seen, PATIENCE};
 use serde::{Deserialize, Serialize};
+
+#[path = "common/redis.rs"]
+mod redis_common;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Event)]
 #[event(name = "test.redis.ping")]
@@ -43,58 +44,6 @@ struct Job {
 #[derive(Debug, Clone, Serialize, Deserialize, Event)]
 #[event(name = "test.redis.stop")]
 struct Stop;
-
-/// The longest any wait of these tests may take before it fails.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", Uuid::new_v4().simple())
-}
-
-fn redis(server: &RedisServer, stream: &str) -> RedisBuilder {
-    Redis::builder(server.url())
-        .stream(stream)
-        .block(Duration::from_millis(200))
-}
-
-fn bus(transport: RedisBuilder) -> Bus {
-    Bus::builder()
-        .registered_handlers(false)
-        .history(10_000)
-        .transport(transport.build().expect("valid transport options"))
-        .build()
-        .expect("bus with a redis transport")
-}
-
-/// Waits until `done` holds; fails the test after [`PATIENCE`] with `what`.
-async fn wait_until(what: impl Fn() -> String, done: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting: {}", what());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Collects the `n` of every event a handler saw.
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<u32>>>);
-
-impl Seen {
-    fn push(&self, n: u32) {
-        self.0.lock().unwrap().push(n);
-    }
-    fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-    fn sorted(&self) -> Vec<u32> {
-        let mut v = self.0.lock().unwrap().clone();
-        v.sort_unstable();
-        v
-    }
-    fn set(&self) -> BTreeSet<u32> {
-        self.0.lock().unwrap().iter().copied().collect()
-    }
-}
 
 fn find<T: herald::Event>(records: &[Record], pred: impl Fn(&T) -> bool) -> Option<Record> {
     records
@@ -512,7 +461,8 @@ async fn child_crasher() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_published_while_the_server_is_down_arrive_after_it_restarts() {
-    let Some(mut server) = RedisServer::start() else {
+    // With an append-only file: the restarted server keeps the stream and its groups.
+    let Some(mut server) = RedisServer::builder().append_only(true).start() else {
         return;
     };
     let stream = unique("restart");
@@ -607,6 +557,60 @@ async fn undecodable_entries_are_dead_lettered_and_later_events_arrive() {
     assert_eq!(rejected(), expected);
     assert_eq!(got.sorted(), [1, 2]);
     assert!(b.transport_stats().unwrap().rejected >= 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_with_a_malformed_timestamp_is_dead_lettered_and_later_events_arrive() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let stream = unique("bad-time");
+    let a = bus(redis(&server, &stream).node("a"));
+    let b = bus(redis(&server, &stream)
+        .node("b")
+        .claim_idle(Duration::from_millis(200)));
+    let got = Seen::default();
+    let seen = got.clone();
+    let _sub = b.subscribe::<Ping>(move |ev| seen.push(ev.payload().n));
+
+    // A real record whose timestamp's offset holds a two-byte character where a
+    // byte-indexed parser slices.
+    let id = a.emit(Ping { n: 1 });
+    let mut value: serde_json::Value = serde_json::from_str(&a.get(id).unwrap().to_json()).unwrap();
+    value["id"] = serde_json::json!(Uuid::new_v4());
+    value["timestamp"] = serde_json::json!("2026-01-01T00:00:00+0\u{e9}00");
+    let poison = value.to_string();
+    let origin = Uuid::new_v4().to_string();
+    let reply = server
+        .command(&["XADD", &stream, "*", "origin", &origin, "json", &poison])
+        .expect("XADD");
+    assert!(!reply.starts_with('-'), "XADD refused: {reply}");
+    for n in 2..5 {
+        a.emit(Ping { n });
+    }
+
+    let rejected = || {
+        b.dead_letters()
+            .into_iter()
+            .filter_map(|d| {
+                let entry = d.record().downcast_ref::<RejectedEntry>()?;
+                (entry.entry == poison).then(|| d.error().to_owned())
+            })
+            .collect::<Vec<String>>()
+    };
+    wait_until(
+        || format!("pings {:?}, rejected {:?}", got.sorted(), rejected()),
+        || got.len() >= 4 && !rejected().is_empty(),
+    )
+    .await;
+    assert_eq!(got.sorted(), [1, 2, 3, 4]);
+    let reasons = rejected();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].contains("timestamp"), "{reasons:?}");
+    // The reclaimer runs too (every 100 ms here) and stays up: a later event arrives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.emit(Ping { n: 5 });
+    wait_until(|| format!("pings {:?}", got.sorted()), || got.len() >= 5).await;
 }
 
 // ---- a bus without a runtime, and its end ---------------------------------------------

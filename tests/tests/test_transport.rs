@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use herald::prelude::*;
 use herald::transport::{
-    Audience, InMemory, Inbox, Incoming, Noop, Outcome, Transport, TransportError,
+    Audience, InMemory, Inbox, Incoming, Noop, Outcome, PoisonedEntry, Transport, TransportError,
     TRANSPORT_HANDLER,
 };
 use herald::{Bus, Envelope, Record};
@@ -207,6 +207,54 @@ async fn an_unregistered_type_is_dead_lettered_by_the_receiver() {
     assert_eq!(b.history().len(), 1);
     assert_eq!(b.transport_stats().unwrap().rejected, 1);
     assert_eq!(b.metrics().dead_lettered, 1);
+}
+
+/// Panics when read back with `n == 13`: a bug in a payload's own `Deserialize`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, Event)]
+#[event(name = "transport_test.touchy")]
+struct Touchy {
+    #[serde(deserialize_with = "unlucky")]
+    n: u32,
+}
+
+fn unlucky<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = <u32 as serde::Deserialize>::deserialize(d)?;
+    assert_ne!(n, 13, "thirteen is unlucky");
+    Ok(n)
+}
+
+#[tokio::test]
+async fn an_entry_whose_handling_panics_is_poisoned_and_the_next_one_arrives() {
+    let link = InMemory::new();
+    let (a, b) = (linked(&link), linked(&link));
+    let (seen, _) = counter();
+    let s = seen.clone();
+    let _sub = b.subscribe::<Touchy>(move |_| {
+        s.fetch_add(1, Ordering::Relaxed);
+    });
+    a.emit(Touchy { n: 13 });
+    a.emit(Touchy { n: 1 });
+    link.settle().await;
+
+    assert_eq!(
+        seen.load(Ordering::Relaxed),
+        1,
+        "the entry after it arrived"
+    );
+    let letters = b.dead_letters();
+    assert_eq!(letters.len(), 1);
+    let poisoned = letters[0]
+        .record()
+        .downcast_ref::<PoisonedEntry>()
+        .cloned()
+        .expect("a poisoned entry");
+    assert!(
+        poisoned.reason.contains("thirteen is unlucky"),
+        "{poisoned:?}"
+    );
+    assert_eq!((poisoned.deliveries, poisoned.entry_id), (1, None));
+    let stats = b.transport_stats().unwrap();
+    assert_eq!((stats.poisoned, stats.panics), (1, 1), "{stats:?}");
 }
 
 #[tokio::test]

@@ -64,7 +64,8 @@ pub struct TailArgs {
     /// Print the newest N records kept so far before following.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub last: usize,
-    /// Stop after printing N records (default: follow until interrupted).
+    /// Stop after printing N records (0: print none and exit; default: follow until
+    /// interrupted).
     #[arg(long, value_name = "N")]
     pub count: Option<usize>,
     /// Print each record as one line of JSON.
@@ -224,6 +225,39 @@ mod tests {
         assert!(parse(&["tail"]).is_err(), "a source is required");
         assert!(parse(&["tail", "--db", "e.db", "--redis", "redis://x"]).is_err());
         assert!(parse(&["replay", "--db", "e.db", "--redis", "redis://x"]).is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use crate::time_fmt::tests::{config, multibyte_in_place, mutated};
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn record_ids_read_back(id in any::<u128>()) {
+                let id = Uuid::from_u128(id);
+                prop_assert_eq!(parse_uuid(&id.to_string()), Ok(id));
+                prop_assert_eq!(parse_uuid(&id.simple().to_string()), Ok(id));
+            }
+
+            #[test]
+            fn mutated_ids_are_an_id_or_a_message(
+                text in any::<u128>().prop_map(|id| Uuid::from_u128(id).to_string()).prop_flat_map(mutated),
+            ) {
+                if let Err(message) = parse_uuid(&text) {
+                    prop_assert!(message.starts_with("not a record id"), "{}", message);
+                }
+            }
+
+            #[test]
+            fn ids_with_multibyte_characters_are_refused(
+                text in any::<u128>().prop_map(|id| Uuid::from_u128(id).to_string()).prop_flat_map(multibyte_in_place),
+            ) {
+                prop_assert!(parse_uuid(&text).is_err(), "{}", text);
+            }
+        }
     }
 
     #[test]

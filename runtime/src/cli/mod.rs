@@ -88,7 +88,11 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 fn tail(t: &TailArgs, out: &mut impl Write) -> Result<(), CliError> {
     let glob = t.pattern.as_deref().map(Glob::new);
-    let mut left = t.count.unwrap_or(usize::MAX);
+    // Records still to print; `None` follows until interrupted.
+    let mut left = t.count;
+    if left == Some(0) {
+        return Ok(()); // none asked for: nothing to read
+    }
     let mut print = |row: &StoredRecord, out: &mut dyn Write| -> Result<bool, CliError> {
         if glob.as_ref().is_some_and(|g| !g.matches(row.name())) {
             return Ok(true);
@@ -99,8 +103,13 @@ fn tail(t: &TailArgs, out: &mut impl Write) -> Result<(), CliError> {
             writeln!(out, "{}", render::tail_line(row))?;
         }
         out.flush()?;
-        left -= 1;
-        Ok(left > 0)
+        Ok(match &mut left {
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                *n > 0
+            }
+            None => true,
+        })
     };
     if let Some(url) = &t.redis {
         let stream = t

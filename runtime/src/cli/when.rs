@@ -48,6 +48,83 @@ mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
 
+    mod properties {
+        use super::*;
+        use crate::time_fmt::format_rfc3339;
+        use crate::time_fmt::tests::{a_written_time, config, multibyte_in_place, mutated};
+        use proptest::prelude::*;
+
+        const NOW: u64 = 1_800_000_000;
+
+        fn now() -> SystemTime {
+            UNIX_EPOCH + Duration::from_secs(NOW)
+        }
+
+        fn an_age() -> impl Strategy<Value = (u64, &'static str, Duration)> {
+            let unit = proptest::sample::select(vec![
+                ("ms", Duration::from_millis(1)),
+                ("s", Duration::from_secs(1)),
+                ("m", Duration::from_secs(60)),
+                ("h", Duration::from_secs(3_600)),
+                ("d", Duration::from_secs(86_400)),
+                ("w", Duration::from_secs(604_800)),
+            ]);
+            (0u64..100_000, unit).prop_map(|(n, (name, unit))| (n, name, unit))
+        }
+
+        fn an_argument() -> impl Strategy<Value = String> {
+            prop_oneof![
+                a_written_time(),
+                an_age().prop_map(|(n, unit, _)| format!("{n}{unit}")),
+                Just("now".to_owned()),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn written_times_read_back(secs in 0u64..=253_402_300_799, nanos in 0u32..1_000_000_000) {
+                let t = UNIX_EPOCH + Duration::new(secs, nanos);
+                prop_assert_eq!(parse_time_at(&format_rfc3339(t), now()), Ok(t));
+            }
+
+            #[test]
+            fn ages_count_back_from_now((n, unit, size) in an_age()) {
+                let want = u32::try_from(n)
+                    .ok()
+                    .and_then(|n| size.checked_mul(n))
+                    .and_then(|age| now().checked_sub(age));
+                let got = parse_time_at(&format!("{n}{unit}"), now());
+                match want {
+                    Some(t) => prop_assert_eq!(got, Ok(t)),
+                    None => prop_assert!(got.is_err()),
+                }
+            }
+
+            #[test]
+            fn mutated_arguments_are_a_time_or_a_message(text in an_argument().prop_flat_map(mutated)) {
+                if let Err(message) = parse_time_at(&text, now()) {
+                    prop_assert!(message.contains('`'), "{}", message);
+                }
+            }
+
+            #[test]
+            fn multibyte_characters_in_place_of_ascii_are_refused(
+                text in an_argument().prop_flat_map(multibyte_in_place),
+            ) {
+                prop_assert!(parse_time_at(&text, now()).is_err(), "{}", text);
+            }
+
+            #[test]
+            fn any_text_is_a_time_or_a_message(text in "\\PC{0,40}") {
+                if let Err(message) = parse_time_at(&text, now()) {
+                    prop_assert!(!message.is_empty());
+                }
+            }
+        }
+    }
+
     #[test]
     fn absolute_and_relative_times() {
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);

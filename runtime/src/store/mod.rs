@@ -427,4 +427,6 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -152,7 +152,11 @@ fn write(conn: &Connection, insert: &mut Statement<'_>, batch: &[Record], stats:
     }
 }
 
-fn insert_one(insert: &mut Statement<'_>, r: &Record, json: &str) -> rusqlite::Result<usize> {
+pub(super) fn insert_one(
+    insert: &mut Statement<'_>,
+    r: &Record,
+    json: &str,
+) -> rusqlite::Result<usize> {
     let mut ids = [[0u8; 36]; 5];
     let [id, root, correlation, parent, causation] = &mut ids;
     let id = &*r.id().hyphenated().encode_lower(id);

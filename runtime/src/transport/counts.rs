@@ -11,15 +11,19 @@ pub(crate) struct InboxCounts {
     pub(crate) delivered: AtomicU64,
     pub(crate) duplicates: AtomicU64,
     pub(crate) rejected: AtomicU64,
+    pub(crate) poisoned: AtomicU64,
+    pub(crate) panics: AtomicU64,
 }
 
 impl InboxCounts {
-    /// Adds these counts (received, delivered, duplicates, rejected) to a transport's
-    /// own stats.
+    /// Adds these counts (received, delivered, duplicates, rejected, poisoned, panics)
+    /// to a transport's own stats.
     pub(crate) fn fill(&self, stats: &mut TransportStats) {
         stats.received = self.received.load(Ordering::Relaxed);
         stats.delivered = self.delivered.load(Ordering::Relaxed);
         stats.duplicates = self.duplicates.load(Ordering::Relaxed);
         stats.rejected = self.rejected.load(Ordering::Relaxed);
+        stats.poisoned = self.poisoned.load(Ordering::Relaxed);
+        stats.panics += self.panics.load(Ordering::Relaxed);
     }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::counts::InboxCounts;
+use super::guard::catch_panic;
 use crate::core::{Bus, Delivery, Inner};
 use crate::envelope::{Envelope, Meta, Name, Record};
 use crate::event::Event;
@@ -36,16 +37,30 @@ pub struct Incoming<'a> {
     json: &'a str,
     origin: Option<Uuid>,
     audience: Audience,
+    id: Option<&'a str>,
+    deliveries: u64,
 }
 
 impl<'a> Incoming<'a> {
-    /// An entry for [`Audience::Everyone`] from an unknown origin.
+    /// An entry for [`Audience::Everyone`] from an unknown origin, handed out once.
     pub fn new(json: &'a str) -> Incoming<'a> {
         Incoming {
             json,
             origin: None,
             audience: Audience::Everyone,
+            id: None,
+            deliveries: 1,
         }
+    }
+    /// The entry's id on the wire (a Redis stream id), for dead letters.
+    pub fn id(mut self, id: &'a str) -> Self {
+        self.id = Some(id);
+        self
+    }
+    /// How many times the wire handed the entry out, this time included (default 1).
+    pub fn deliveries(mut self, times: u64) -> Self {
+        self.deliveries = times;
+        self
     }
     /// The [`Inbox::origin`] of the bus that published it.
     pub fn origin(mut self, origin: Uuid) -> Self {
@@ -74,6 +89,9 @@ pub enum Outcome {
     /// only counted for [`Audience::Shared`], whose entry every process also gets for
     /// everyone).
     Rejected(String),
+    /// Not delivered, for this reason (its handling panicked, or it was handed out
+    /// more often than the transport allows): dead-lettered as a [`PoisonedEntry`].
+    Poisoned(String),
     /// The bus is gone; the entry was not delivered (leave it for another consumer).
     Closed,
 }
@@ -95,6 +113,25 @@ pub struct RejectedEntry {
     pub entry: String,
     /// The bus that published it, when known.
     pub origin: Option<Uuid>,
+}
+
+/// The payload of the dead letter a transport writes for an entry it acknowledges
+/// without delivering it ([`Inbox::poisoned`]): one handed out more often than the
+/// transport's cap allows (each consumer that got it crashed or hung before
+/// acknowledging it), or one whose handling panicked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, crate::Event)]
+#[event(name = "herald.transport.poisoned")]
+pub struct PoisonedEntry {
+    /// Why it was not delivered.
+    pub reason: String,
+    /// The entry's id on the wire (a Redis stream id), when the transport gave it.
+    pub entry_id: Option<String>,
+    /// The entry's text, whole.
+    pub entry: String,
+    /// The bus that published it, when known.
+    pub origin: Option<Uuid>,
+    /// How many times the wire handed it out, this time included.
+    pub deliveries: u64,
 }
 
 /// Record ids seen recently: a set bounded by a queue of insertion order.
@@ -211,7 +248,23 @@ impl Inbox {
     ///
     /// Records for [`Audience::Everyone`] are also appended to this bus's history (not
     /// to its stores: the publishing process keeps them).
+    ///
+    /// A panic while the entry is handled (a payload type's own `Deserialize`, say;
+    /// handlers' panics are their own failures) is caught: the entry is dead-lettered
+    /// as a [`PoisonedEntry`] and the outcome is [`Outcome::Poisoned`], so that the
+    /// transport acknowledges it and goes on.
     pub async fn deliver(&self, incoming: Incoming<'_>) -> Outcome {
+        match catch_panic(self.deliver_unguarded(incoming)).await {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                self.shared.counts.panics.fetch_add(1, Ordering::Relaxed);
+                // Counted as received by the attempt that panicked.
+                self.poison(incoming, &format!("handling the entry {panic}"))
+            }
+        }
+    }
+
+    async fn deliver_unguarded(&self, incoming: Incoming<'_>) -> Outcome {
         let s = &*self.shared;
         s.counts.received.fetch_add(1, Ordering::Relaxed);
         let Some(inner) = s.bus.upgrade() else {
@@ -259,24 +312,54 @@ impl Inbox {
     pub(crate) fn counts(&self) -> Arc<InboxCounts> {
         self.shared.counts.clone()
     }
+
+    /// Dead-letters an entry the transport acknowledges without delivering it (one
+    /// handed out more often than it allows, say) as a [`PoisonedEntry`] with `reason`
+    /// (handler [`TRANSPORT_HANDLER`]), and counts it in [`TransportStats::poisoned`].
+    /// Returns [`Outcome::Poisoned`], or [`Outcome::Closed`] when the bus is gone
+    /// (nothing was written: leave the entry for another consumer).
+    pub fn poisoned(&self, incoming: Incoming<'_>, reason: &str) -> Outcome {
+        self.shared.counts.received.fetch_add(1, Ordering::Relaxed);
+        self.poison(incoming, reason)
+    }
+
+    fn poison(&self, incoming: Incoming<'_>, reason: &str) -> Outcome {
+        let s = &*self.shared;
+        let Some(inner) = s.bus.upgrade() else {
+            return Outcome::Closed;
+        };
+        s.counts.poisoned.fetch_add(1, Ordering::Relaxed);
+        let payload = PoisonedEntry {
+            reason: reason.to_owned(),
+            entry_id: incoming.id.map(str::to_owned),
+            entry: incoming.json.to_owned(),
+            origin: incoming.origin,
+            deliveries: incoming.deliveries,
+        };
+        Bus { inner }.dead_letter_entry(transport_record(payload), reason);
+        Outcome::Poisoned(reason.to_owned())
+    }
 }
 
 /// The record of the dead letter for an entry that could not be decoded.
 fn rejected_record(reason: &str, incoming: &Incoming<'_>) -> Record {
-    let id = crate::id::next();
-    let meta = Meta::new(
-        id,
-        Name::Static(RejectedEntry::NAME),
-        RejectedEntry::NAME,
-        RejectedEntry::VERSION,
-        RejectedEntry::KIND,
-        RejectedEntry::PHASE.unwrap_or_default(),
-        crate::id::now(),
-    );
-    let payload = RejectedEntry {
+    transport_record(RejectedEntry {
         reason: reason.to_owned(),
         entry: incoming.json.to_owned(),
         origin: incoming.origin,
-    };
+    })
+}
+
+/// A record of `payload`, made by the transport (no parent: it nests under nothing).
+fn transport_record<E: Event>(payload: E) -> Record {
+    let meta = Meta::new(
+        crate::id::next(),
+        Name::Static(E::NAME),
+        E::NAME,
+        E::VERSION,
+        E::KIND,
+        E::PHASE.unwrap_or_default(),
+        crate::id::now(),
+    );
     Record::new(Envelope::new(meta, payload))
 }

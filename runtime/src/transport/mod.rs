@@ -61,6 +61,7 @@
 
 mod counts;
 mod error;
+mod guard;
 mod inbox;
 mod memory;
 #[cfg(feature = "redis")]
@@ -74,11 +75,12 @@ use crate::envelope::Record;
 pub(crate) use counts::InboxCounts;
 pub use error::TransportError;
 pub use inbox::{
-    Audience, Inbox, Incoming, Outcome, RejectedEntry, DEFAULT_DEDUP_WINDOW, TRANSPORT_HANDLER,
+    Audience, Inbox, Incoming, Outcome, PoisonedEntry, RejectedEntry, DEFAULT_DEDUP_WINDOW,
+    TRANSPORT_HANDLER,
 };
 pub use memory::InMemory;
 #[cfg(feature = "redis")]
-pub use redis::{Redis, RedisBuilder, Retention};
+pub use redis::{Redis, RedisBuilder, Retention, DEFAULT_MAX_DELIVERIES};
 
 /// The stream that transports and the `herald` command line use when none is named.
 pub const DEFAULT_STREAM: &str = "herald:events";
@@ -148,6 +150,16 @@ pub struct TransportStats {
     pub rejected: u64,
     /// Entries taken over from a consumer that stopped acknowledging.
     pub reclaimed: u64,
+    /// Entries acknowledged without delivery and dead-lettered as a [`PoisonedEntry`]:
+    /// handed out more times than the transport's cap, or their handling panicked.
+    pub poisoned: u64,
+    /// Panics caught in the transport's tasks (an entry's handling, or a task that was
+    /// started again).
+    pub panics: u64,
+    /// Consumer groups found missing (the server restarted without its data) and
+    /// created again at the start of the stream, so that nothing the new stream holds
+    /// is skipped.
+    pub stream_resets: u64,
     /// Connections re-established after a failure.
     pub reconnects: u64,
 }

@@ -21,6 +21,8 @@ const DEFAULT_BATCH: usize = 256;
 const DEFAULT_BLOCK: Duration = Duration::from_secs(1);
 /// The longest [`RedisBuilder::block`].
 const MAX_BLOCK: Duration = Duration::from_secs(3600);
+/// How many times the stream may hand one entry to a group before it is poisoned.
+pub const DEFAULT_MAX_DELIVERIES: u64 = 5;
 
 /// How much of the stream Redis keeps (trimmed approximately, as entries are added).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +52,7 @@ pub struct RedisBuilder {
     claim_idle: Duration,
     batch: usize,
     block: Duration,
+    max_deliveries: u64,
 }
 
 impl RedisBuilder {
@@ -63,6 +66,7 @@ impl RedisBuilder {
             claim_idle: DEFAULT_CLAIM_IDLE,
             batch: DEFAULT_BATCH,
             block: DEFAULT_BLOCK,
+            max_deliveries: DEFAULT_MAX_DELIVERIES,
         }
     }
 
@@ -120,13 +124,29 @@ impl RedisBuilder {
         self
     }
 
+    /// How many times the stream may hand one entry to a consumer group before it is
+    /// taken for a poison pill (default [`DEFAULT_MAX_DELIVERIES`], 5): Redis's
+    /// delivery count of the entry in the group, which grows each time a consumer
+    /// re-reads it after a crash or a lost connection, or takes it over from a consumer
+    /// that stopped acknowledging. An entry past the cap is acknowledged without
+    /// delivery and dead-lettered as a
+    /// [`PoisonedEntry`](crate::transport::PoisonedEntry), counted in
+    /// [`TransportStats::poisoned`](crate::transport::TransportStats::poisoned).
+    ///
+    /// Handler failures are not redeliveries: a handler's own `retry` and dead letters
+    /// deal with them, and the entry is acknowledged once its handlers finished.
+    pub fn max_deliveries(mut self, times: u64) -> Self {
+        self.max_deliveries = times;
+        self
+    }
+
     /// Checks the options and makes the transport. It connects when a bus starts it.
     ///
     /// # Errors
     ///
     /// [`TransportError::Config`] when the URL does not parse or an option is out of
     /// range (an empty stream or node name, a zero buffer, batch, block, claim idle
-    /// time or retention).
+    /// time, retention or delivery cap).
     pub fn build(self) -> Result<Redis, TransportError> {
         let client = wire::client(&self.url).map_err(|e| {
             TransportError::Config(format!("redis url `{}`: {e}", redacted(&self.url)))
@@ -150,6 +170,9 @@ impl RedisBuilder {
         if self.claim_idle.as_millis() == 0 {
             return invalid("claim idle time must be at least one millisecond");
         }
+        if self.max_deliveries == 0 {
+            return invalid("max deliveries must be at least one");
+        }
         match self.retention {
             Retention::MaxLen(0) => return invalid("retention must keep at least one entry"),
             Retention::MaxAge(age) if age.as_millis() == 0 => {
@@ -172,6 +195,7 @@ impl RedisBuilder {
             claim_idle: self.claim_idle,
             batch: self.batch,
             block: self.block,
+            max_deliveries: self.max_deliveries,
         };
         Ok(Redis {
             client,
@@ -193,6 +217,7 @@ impl std::fmt::Debug for RedisBuilder {
             .field("claim_idle", &self.claim_idle)
             .field("batch", &self.batch)
             .field("block", &self.block)
+            .field("max_deliveries", &self.max_deliveries)
             .finish()
     }
 }
@@ -221,6 +246,7 @@ pub(super) struct Config {
     pub(super) claim_idle: Duration,
     pub(super) batch: usize,
     pub(super) block: Duration,
+    pub(super) max_deliveries: u64,
 }
 
 impl Config {
@@ -260,6 +286,7 @@ mod tests {
         assert!(bad(
             Redis::builder("redis://127.0.0.1:1").retention(Retention::MaxLen(0))
         ));
+        assert!(bad(Redis::builder("redis://127.0.0.1:1").max_deliveries(0)));
         assert!(bad(
             Redis::builder("redis://127.0.0.1:1").retention(Retention::MaxAge(Duration::ZERO))
         ));

@@ -17,11 +17,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::guard::catch_panic;
 use super::{BoxFuture, Inbox, Transport, TransportError, TransportStats};
 use crate::envelope::Record;
 
 use builder::Config;
-pub use builder::{RedisBuilder, Retention};
+pub use builder::{RedisBuilder, Retention, DEFAULT_MAX_DELIVERIES};
 
 /// Records waiting for the writer.
 #[derive(Default)]
@@ -47,6 +48,10 @@ struct State {
     lost: AtomicU64,
     reclaimed: AtomicU64,
     reconnects: AtomicU64,
+    /// Panics that ended a task (started again).
+    panics: AtomicU64,
+    /// Consumer groups found missing and created again at the start of the stream.
+    stream_resets: AtomicU64,
 }
 
 impl State {
@@ -78,6 +83,44 @@ impl State {
     fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
     }
+
+    /// Counts the records of a batch that a writer was sending when it panicked as
+    /// lost (the writer that starts again does not have them).
+    fn lose_in_flight(&self) {
+        let mut q = self.queue();
+        let n = std::mem::take(&mut q.in_flight);
+        let idle = q.records.is_empty();
+        drop(q);
+        self.lost.fetch_add(n as u64, Ordering::Relaxed);
+        if idle {
+            self.idle.notify_waiters();
+        }
+    }
+}
+
+/// Runs the task `make` makes on `inbox`'s runtime; when it panics (a bug: entries'
+/// panics are caught where they are handled), counts the panic and runs a fresh one
+/// after a pause, until the bus is gone. `after_panic` cleans up what the task held.
+fn spawn_supervised<F>(
+    inbox: &Inbox,
+    state: Arc<State>,
+    make: impl Fn() -> F + Send + 'static,
+    after_panic: impl Fn(&State) + Send + 'static,
+) where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let bus = inbox.clone();
+    inbox.spawn(async move {
+        let mut backoff = wire::Backoff::default();
+        while catch_panic(make()).await.is_err() {
+            state.panics.fetch_add(1, Ordering::Relaxed);
+            after_panic(&state);
+            if state.stopping() || bus.is_closed() {
+                return;
+            }
+            backoff.wait().await;
+        }
+    });
 }
 
 /// Redis Streams transport: processes linked by a stream, with consumer groups.
@@ -127,7 +170,11 @@ impl State {
 /// created at the end of the stream when the transport starts, so a process gets what
 /// is published after its bus is built; a process that restarts with the same
 /// [`node`](RedisBuilder::node) name resumes its group where it stopped (the group
-/// of a generated node name is removed when its bus is dropped). A process reads the
+/// of a generated node name is removed when its bus is dropped). A group that goes
+/// missing while the process runs (the server restarted without persistence) is
+/// created again at the *start* of the stream, so every entry the new stream holds
+/// reaches this process (what it had already is suppressed as a duplicate); counted
+/// in [`TransportStats::stream_resets`]. A process reads the
 /// shared group only while its bus has a `shared` subscription, so a producer without
 /// one never takes records away from the processes that have them. Needs Redis 6.2 or
 /// later.
@@ -150,6 +197,14 @@ impl State {
 ///   newest records are refused and counted in [`TransportStats::lost`].
 /// - Entries removed by [`Retention`] before a process read them are not delivered to
 ///   it.
+/// - No entry stops a reader: an entry that does not decode is dead-lettered (a
+///   [`RejectedEntry`](crate::transport::RejectedEntry)), one whose handling panics is
+///   dead-lettered as a [`PoisonedEntry`](crate::transport::PoisonedEntry), and so is
+///   one the stream handed to this process's group more than
+///   [`max_deliveries`](RedisBuilder::max_deliveries) times (default 5: each consumer
+///   that got it crashed or hung before acknowledging it); each is acknowledged and
+///   counted, and the reader goes on. A task that panics anyway is started again
+///   ([`TransportStats::panics`]).
 ///
 /// # Tasks
 ///
@@ -231,7 +286,13 @@ impl Transport for Redis {
             inbox: inbox.clone(),
             origin: inbox.origin().as_hyphenated().to_string(),
         };
-        inbox.spawn(task.run());
+        let state = self.state.clone();
+        spawn_supervised(
+            &inbox,
+            state,
+            move || task.clone().run(),
+            State::lose_in_flight,
+        );
         for (group, audience) in self.config.groups() {
             let task = reader::Reader {
                 client: self.client.clone(),
@@ -241,7 +302,8 @@ impl Transport for Redis {
                 group: group.to_owned(),
                 audience,
             };
-            inbox.spawn(task.run());
+            let state = self.state.clone();
+            spawn_supervised(&inbox, state, move || task.clone().run(), |_| {});
         }
         let task = reader::Reclaimer {
             client: self.client.clone(),
@@ -249,7 +311,8 @@ impl Transport for Redis {
             state: self.state.clone(),
             inbox: inbox.clone(),
         };
-        inbox.spawn(task.run());
+        let state = self.state.clone();
+        spawn_supervised(&inbox, state, move || task.clone().run(), |_| {});
         Ok(())
     }
 
@@ -296,6 +359,8 @@ impl Transport for Redis {
             buffered,
             reclaimed: s.reclaimed.load(Ordering::Relaxed),
             reconnects: s.reconnects.load(Ordering::Relaxed),
+            panics: s.panics.load(Ordering::Relaxed),
+            stream_resets: s.stream_resets.load(Ordering::Relaxed),
             ..TransportStats::default()
         }
     }
@@ -332,6 +397,51 @@ mod tests {
             .transport(redis)
             .build();
         assert!(built.is_err());
+    }
+
+    #[test]
+    fn a_task_that_panics_is_started_again_and_its_batch_counted_as_lost() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let bus = crate::Bus::builder()
+                .registered_handlers(false)
+                .build()
+                .unwrap();
+            let inbox = Inbox::new(&bus, 0);
+            let state = Arc::new(State::default());
+            state.queue().in_flight = 3;
+            let runs = Arc::new(AtomicU64::new(0));
+            let r = runs.clone();
+            spawn_supervised(
+                &inbox,
+                state.clone(),
+                move || {
+                    let run = r.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        tokio::task::yield_now().await;
+                        assert!(run > 0, "the first run of this task panics");
+                    }
+                },
+                State::lose_in_flight,
+            );
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while runs.load(Ordering::SeqCst) < 2 {
+                assert!(std::time::Instant::now() < deadline, "never started again");
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            assert_eq!(
+                runs.load(Ordering::SeqCst),
+                2,
+                "the second run ended normally"
+            );
+            assert_eq!(state.panics.load(Ordering::Relaxed), 1);
+            assert_eq!(state.lost.load(Ordering::Relaxed), 3);
+            assert_eq!(state.queue().in_flight, 0);
+        });
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The reading tasks: a reader per consumer group, and the reclaimer that takes over
 //! the entries of consumers that stopped acknowledging.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,26 +26,62 @@ const MAX_PAGES: usize = 64;
 
 /// Delivers `entries` in order; returns the ids to acknowledge, and whether the bus
 /// is gone (delivery stopped there: the rest stays pending, for another consumer).
+///
+/// `deliveries` holds how many times the stream handed out entries read again (pending
+/// or taken over); an entry past the cap is dead-lettered instead of delivered. An
+/// entry whose handling panicked is dead-lettered by the inbox. Either is
+/// acknowledged.
 async fn deliver_all<'a>(
     inbox: &Inbox,
+    config: &Config,
     entries: &'a [StreamEntry],
     audience: Audience,
+    deliveries: &HashMap<String, u64>,
 ) -> (Vec<&'a str>, bool) {
     let mut done = Vec::with_capacity(entries.len());
     for entry in entries {
         // An entry without a body was trimmed away: there is nothing left to deliver.
         if let Some(body) = &entry.body {
-            let mut incoming = Incoming::new(&body.json).audience(audience);
+            let times = deliveries.get(&entry.id).copied().unwrap_or(1);
+            let mut incoming = Incoming::new(&body.json)
+                .audience(audience)
+                .id(&entry.id)
+                .deliveries(times);
             if let Some(origin) = body.origin {
                 incoming = incoming.origin(origin);
             }
-            if !inbox.deliver(incoming).await.is_done() {
+            let outcome = if times > config.max_deliveries {
+                let reason = format!(
+                    "handed out {times} times, more than the cap of {} (each consumer that \
+                     got it stopped before acknowledging it)",
+                    config.max_deliveries
+                );
+                inbox.poisoned(incoming, &reason)
+            } else {
+                inbox.deliver(incoming).await
+            };
+            if !outcome.is_done() {
                 return (done, true);
             }
         }
         done.push(entry.id.as_str());
     }
     (done, false)
+}
+
+/// How many times the stream handed out `entries` (read again: pending or taken over).
+async fn counts_of(
+    conn: &mut MultiplexedConnection,
+    config: &Config,
+    group: &str,
+    entries: &[StreamEntry],
+) -> Result<HashMap<String, u64>, RedisError> {
+    let ids: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.body.is_some())
+        .map(|e| e.id.as_str())
+        .collect();
+    wire::delivery_counts(conn, &config.stream, group, &ids).await
 }
 
 async fn ack(
@@ -71,6 +108,7 @@ fn closed(state: &State, inbox: &Inbox) -> bool {
 
 /// Reads one consumer group as consumer `node`: first the entries this consumer read
 /// before and did not acknowledge, then new ones.
+#[derive(Clone)]
 pub(super) struct Reader {
     pub(super) client: Client,
     pub(super) config: Arc<Config>,
@@ -105,7 +143,7 @@ impl Reader {
     /// Reads until the bus is gone (`Ok`) or the connection fails.
     async fn session(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
         // Again on every connection: a server that restarted empty lost the group.
-        wire::create_group(conn, &self.config.stream, &self.group).await?;
+        self.recreate_group(conn).await?;
         // Where the re-reading of this consumer's pending entries stands; `None` once
         // they are done and new entries are read.
         let mut pending = Some(String::from("0"));
@@ -135,7 +173,7 @@ impl Reader {
                     // What was delivered and not acknowledged comes back as pending
                     // (if the group survived) and is recognised as a duplicate.
                     delivered.clear();
-                    wire::create_group(conn, &self.config.stream, &self.group).await?;
+                    self.recreate_group(conn).await?;
                     pending = Some(String::from("0"));
                     continue;
                 }
@@ -143,18 +181,39 @@ impl Reader {
             };
             delivered.clear();
             let entries = wire::read_reply(reply);
+            // Entries read again were handed out before: their count decides.
+            let deliveries = match pending {
+                Some(_) => counts_of(conn, &self.config, &self.group, &entries).await?,
+                None => HashMap::new(),
+            };
             if let Some(after) = &mut pending {
                 match entries.last() {
                     Some(last) => after.clone_from(&last.id),
                     None => pending = None,
                 }
             }
-            let (done, gone) = deliver_all(&self.inbox, &entries, self.audience).await;
+            let (done, gone) = deliver_all(
+                &self.inbox,
+                &self.config,
+                &entries,
+                self.audience,
+                &deliveries,
+            )
+            .await;
             if gone {
                 return ack(conn, &self.config, &self.group, &done).await;
             }
             delivered.extend(done.into_iter().map(str::to_owned));
         }
+    }
+
+    /// Creates the group again, at the start of the stream, if the server lost it;
+    /// counts that in `stream_resets`.
+    async fn recreate_group(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
+        if wire::recreate_group(conn, &self.config.stream, &self.group).await? {
+            self.state.stream_resets.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Entries per read: the batch size, but at most [`SHARED_BATCH`] from the shared
@@ -203,6 +262,7 @@ impl Reader {
 
 /// Takes over, every `claim_idle / 2`, the entries that stayed unacknowledged with any
 /// consumer of this process's groups for `claim_idle`, and delivers them here.
+#[derive(Clone)]
 pub(super) struct Reclaimer {
     pub(super) client: Client,
     pub(super) config: Arc<Config>,
@@ -294,7 +354,9 @@ impl Reclaimer {
             self.state
                 .reclaimed
                 .fetch_add(claimed as u64, Ordering::Relaxed);
-            let (done, gone) = deliver_all(&self.inbox, &entries, audience).await;
+            let deliveries = counts_of(conn, &self.config, group, &entries).await?;
+            let (done, gone) =
+                deliver_all(&self.inbox, &self.config, &entries, audience, &deliveries).await;
             ack(conn, &self.config, group, &done).await?;
             if gone {
                 return Ok(true);

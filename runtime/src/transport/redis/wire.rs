@@ -1,5 +1,6 @@
 //! Talking to Redis: connections, backoff, errors and the replies of stream commands.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -123,7 +124,7 @@ pub(super) fn create_groups_blocking(
     conn.set_write_timeout(Some(REPLY_TIMEOUT))
         .map_err(failed)?;
     for (group, _) in config.groups() {
-        match create_group_cmd(&config.stream, group).query::<()>(&mut conn) {
+        match create_group_cmd(&config.stream, group, "$").query::<()>(&mut conn) {
             Ok(()) => {}
             Err(e) if e.code() == Some("BUSYGROUP") => {}
             Err(e) => return Err(failed(e)),
@@ -132,27 +133,33 @@ pub(super) fn create_groups_blocking(
     Ok(())
 }
 
-/// Creates `group` at the end of the stream, if it does not exist.
-pub(super) async fn create_group(
+/// Creates `group` again if it is missing, at the *start* of the stream: a group that
+/// goes missing while its process runs was lost with the server's data (a restart
+/// without persistence), and every entry the new stream holds was published after
+/// that, so all of it is for this group (what it already had is suppressed as
+/// duplicates by the inbox). True when the group was missing.
+pub(super) async fn recreate_group(
     conn: &mut MultiplexedConnection,
     stream: &str,
     group: &str,
-) -> Result<(), RedisError> {
-    match create_group_cmd(stream, group)
+) -> Result<bool, RedisError> {
+    match create_group_cmd(stream, group, "0")
         .query_async::<()>(conn)
         .await
     {
-        Err(e) if e.code() != Some("BUSYGROUP") => Err(e),
-        _ => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
-fn create_group_cmd(stream: &str, group: &str) -> redis::Cmd {
+/// `XGROUP CREATE stream group at MKSTREAM`.
+fn create_group_cmd(stream: &str, group: &str, at: &str) -> redis::Cmd {
     let mut cmd = redis::cmd("XGROUP");
     cmd.arg("CREATE")
         .arg(stream)
         .arg(group)
-        .arg("$")
+        .arg(at)
         .arg("MKSTREAM");
     cmd
 }
@@ -264,6 +271,52 @@ impl Backoff {
             }
         }
     }
+}
+
+/// How many times the stream handed each of `ids` to `group` (`XPENDING`, one per id,
+/// in one round trip); ids no longer pending are left out.
+pub(super) async fn delivery_counts(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    group: &str,
+    ids: &[&str],
+) -> Result<HashMap<String, u64>, RedisError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut pipe = redis::pipe();
+    for id in ids {
+        pipe.cmd("XPENDING")
+            .arg(stream)
+            .arg(group)
+            .arg(*id)
+            .arg(*id)
+            .arg(1);
+    }
+    let replies: Vec<Value> = pipe.query_async(conn).await?;
+    Ok(replies.into_iter().flat_map(pending_reply).collect())
+}
+
+/// The entries of an extended `XPENDING` reply: `[id, consumer, idle, deliveries]` each.
+pub(super) fn pending_reply(reply: Value) -> Vec<(String, u64)> {
+    let Value::Array(items) = reply else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let Value::Array(parts) = item else {
+                return None;
+            };
+            let mut parts = parts.into_iter();
+            let id = parts.next().and_then(text)?;
+            let deliveries = match parts.nth(2)? {
+                Value::Int(n) => u64::try_from(n).ok()?,
+                other => text(other)?.parse().ok()?,
+            };
+            Some((id, deliveries))
+        })
+        .collect()
 }
 
 /// One stream entry as read.
@@ -385,6 +438,177 @@ mod tests {
         ])
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Any reply a server or a man in the middle could send, nested up to 4 deep.
+        fn a_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Nil),
+                Just(Value::Okay),
+                any::<i64>().prop_map(Value::Int),
+                proptest::collection::vec(any::<u8>(), 0..12).prop_map(Value::BulkString),
+                "\\PC{0,12}".prop_map(|s: String| Value::BulkString(s.into_bytes())),
+                "\\PC{0,12}".prop_map(Value::SimpleString),
+                any::<bool>().prop_map(Value::Boolean),
+                any::<f64>().prop_map(Value::Double),
+            ];
+            leaf.prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    proptest::collection::vec((inner.clone(), inner.clone()), 0..4)
+                        .prop_map(Value::Map),
+                    proptest::collection::vec(inner, 0..4).prop_map(Value::Set),
+                ]
+            })
+        }
+
+        /// One entry as a publisher writes it: an id, an origin and the JSON.
+        fn an_entry() -> impl Strategy<Value = (String, Option<Uuid>, String)> {
+            (
+                (any::<u64>(), any::<u64>()).prop_map(|(ms, seq)| format!("{ms}-{seq}")),
+                proptest::option::of(any::<u128>().prop_map(Uuid::from_u128)),
+                "\\PC{0,40}",
+            )
+        }
+
+        fn fields(origin: Option<Uuid>, json: &str) -> Vec<(Value, Value)> {
+            let mut fields = Vec::new();
+            if let Some(o) = origin {
+                fields.push((bulk(ORIGIN), bulk(&o.to_string())));
+            }
+            fields.push((bulk(JSON), bulk(json)));
+            fields
+        }
+
+        /// A group read's reply holding `entries`: RESP2 (arrays) or RESP3 (maps).
+        fn reply_of(entries: &[(String, Option<Uuid>, String)], resp3: bool) -> Value {
+            let items = entries
+                .iter()
+                .map(|(id, origin, json)| {
+                    let fields = fields(*origin, json);
+                    let body = if resp3 {
+                        Value::Map(fields)
+                    } else {
+                        Value::Array(fields.into_iter().flat_map(|(k, v)| [k, v]).collect())
+                    };
+                    Value::Array(vec![bulk(id), body])
+                })
+                .collect();
+            if resp3 {
+                Value::Map(vec![(bulk("s"), Value::Array(items))])
+            } else {
+                Value::Array(vec![Value::Array(vec![bulk("s"), Value::Array(items)])])
+            }
+        }
+
+        fn written(entries: &[(String, Option<Uuid>, String)]) -> Vec<StreamEntry> {
+            entries
+                .iter()
+                .map(|(id, origin, json)| StreamEntry {
+                    id: id.clone(),
+                    body: Some(Body {
+                        origin: *origin,
+                        json: json.clone(),
+                    }),
+                })
+                .collect()
+        }
+
+        /// `value` with the node at `at` (in depth-first order) replaced by `with`.
+        fn replace_node(value: &mut Value, at: &mut usize, with: &Value) {
+            if *at == 0 {
+                *value = with.clone();
+                *at = usize::MAX;
+                return;
+            }
+            *at -= 1;
+            match value {
+                Value::Array(items) | Value::Set(items) => {
+                    for item in items {
+                        if *at == usize::MAX {
+                            return;
+                        }
+                        replace_node(item, at, with);
+                    }
+                }
+                Value::Map(pairs) => {
+                    for (k, v) in pairs {
+                        if *at == usize::MAX {
+                            return;
+                        }
+                        replace_node(k, at, with);
+                        if *at == usize::MAX {
+                            return;
+                        }
+                        replace_node(v, at, with);
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        proptest! {
+            #![proptest_config(crate::time_fmt::tests::config())]
+
+            #[test]
+            fn any_reply_reads_without_panicking(reply in a_value()) {
+                // Whatever the reply, an answer (a panic fails the test).
+                drop(read_reply(reply.clone()));
+                drop(pending_reply(reply.clone()));
+                drop(autoclaim_reply(reply));
+            }
+
+            #[test]
+            fn entries_read_back_as_written(
+                entries in proptest::collection::vec(an_entry(), 0..6),
+                resp3 in any::<bool>(),
+            ) {
+                let got = read_reply(reply_of(&entries, resp3));
+                prop_assert_eq!(got, written(&entries));
+            }
+
+            #[test]
+            fn a_damaged_reply_reads_what_is_left(
+                entries in proptest::collection::vec(an_entry(), 1..6),
+                resp3 in any::<bool>(),
+                at in 0usize..64,
+                with in a_value(),
+            ) {
+                let mut reply = reply_of(&entries, resp3);
+                let mut left = at;
+                replace_node(&mut reply, &mut left, &with);
+                let got = read_reply(reply.clone());
+                if left == usize::MAX {
+                    // An entry read is one of the reply's arrays: no more than the
+                    // written ones and those the damage brought.
+                    prop_assert!(got.len() <= entries.len() + count_arrays(&with));
+                } else {
+                    // `at` was past the reply's last node: nothing was damaged.
+                    prop_assert_eq!(got, written(&entries));
+                }
+                drop(autoclaim_reply(Value::Array(vec![bulk("0-0"), reply])));
+            }
+        }
+
+        fn count_arrays(v: &Value) -> usize {
+            match v {
+                Value::Array(items) | Value::Set(items) => {
+                    items.len() + items.iter().map(count_arrays).sum::<usize>()
+                }
+                Value::Map(pairs) => {
+                    pairs.len()
+                        + pairs
+                            .iter()
+                            .map(|(k, v)| count_arrays(k) + count_arrays(v))
+                            .sum::<usize>()
+                }
+                _ => 0,
+            }
+        }
+    }
+
     #[test]
     fn reads_entries_of_a_group_read() {
         let origin = Uuid::new_v4().to_string();
@@ -428,6 +652,32 @@ mod tests {
         let got = read_reply(reply);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].body.as_ref().unwrap().json, "a\u{fffd}b");
+    }
+
+    #[test]
+    fn reads_delivery_counts_of_pending_replies() {
+        let reply = Value::Array(vec![
+            Value::Array(vec![
+                bulk("5-0"),
+                bulk("node"),
+                Value::Int(12),
+                Value::Int(7),
+            ]),
+            Value::Array(vec![bulk("6-0"), bulk("node"), Value::Int(1), bulk("2")]),
+            Value::Array(vec![
+                bulk("7-0"),
+                bulk("node"),
+                Value::Int(1),
+                Value::Int(-1),
+            ]),
+            Value::Array(vec![bulk("8-0")]),
+            Value::Nil,
+        ]);
+        assert_eq!(
+            pending_reply(reply),
+            [("5-0".to_owned(), 7), ("6-0".to_owned(), 2)]
+        );
+        assert!(pending_reply(Value::Nil).is_empty());
     }
 
     #[test]

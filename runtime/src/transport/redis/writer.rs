@@ -26,6 +26,7 @@ struct Batch {
     refusals: u32,
 }
 
+#[derive(Clone)]
 pub(super) struct Writer {
     pub(super) client: Client,
     pub(super) config: Arc<Config>,
