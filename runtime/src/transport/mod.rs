@@ -170,6 +170,10 @@ pub enum TransportError {
     /// The other end could not be reached or refused a command.
     #[error("transport connection failed: {0}")]
     Connection(String),
+    /// The other end refused the credentials (a wrong password, a user that is off).
+    /// The message never holds the password.
+    #[error("transport authentication failed: {0}")]
+    Auth(String),
     /// The transport is already started by another bus.
     #[error("this transport is already started by another bus")]
     AlreadyStarted,

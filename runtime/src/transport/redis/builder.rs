@@ -53,6 +53,7 @@ pub struct RedisBuilder {
     batch: usize,
     block: Duration,
     max_deliveries: u64,
+    tls_roots: Option<Vec<u8>>,
 }
 
 impl RedisBuilder {
@@ -67,6 +68,7 @@ impl RedisBuilder {
             batch: DEFAULT_BATCH,
             block: DEFAULT_BLOCK,
             max_deliveries: DEFAULT_MAX_DELIVERIES,
+            tls_roots: None,
         }
     }
 
@@ -140,16 +142,25 @@ impl RedisBuilder {
         self
     }
 
+    /// Trust these certificate authorities (PEM, one or more certificates) for a
+    /// `rediss://` URL, instead of the system's (feature `redis-tls`): for a server
+    /// whose certificate a private authority signed.
+    #[cfg(feature = "redis-tls")]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots = Some(pem.into());
+        self
+    }
+
     /// Checks the options and makes the transport. It connects when a bus starts it.
     ///
     /// # Errors
     ///
-    /// [`TransportError::Config`] when the URL does not parse or an option is out of
-    /// range (an empty stream or node name, a zero buffer, batch, block, claim idle
-    /// time, retention or delivery cap).
+    /// [`TransportError::Config`] when the URL does not parse (a `rediss://` URL needs
+    /// the feature `redis-tls`) or an option is out of range (an empty stream or node
+    /// name, a zero buffer, batch, block, claim idle time, retention or delivery cap).
     pub fn build(self) -> Result<Redis, TransportError> {
-        let client = wire::client(&self.url).map_err(|e| {
-            TransportError::Config(format!("redis url `{}`: {e}", redacted(&self.url)))
+        let client = wire::client(&self.url, self.tls_roots).map_err(|e| {
+            TransportError::Config(format!("redis url `{}`: {e}", wire::redact(&self.url)))
         })?;
         let invalid = |what: &str| Err(TransportError::Config(format!("redis {what}")));
         if self.stream.is_empty() {
@@ -209,7 +220,7 @@ impl RedisBuilder {
 impl std::fmt::Debug for RedisBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBuilder")
-            .field("url", &redacted(&self.url))
+            .field("url", &wire::redact(&self.url))
             .field("stream", &self.stream)
             .field("node", &self.node)
             .field("retention", &self.retention)
@@ -218,17 +229,11 @@ impl std::fmt::Debug for RedisBuilder {
             .field("batch", &self.batch)
             .field("block", &self.block)
             .field("max_deliveries", &self.max_deliveries)
+            .field(
+                "tls_roots",
+                &self.tls_roots.as_ref().map(|_| "<certificates>"),
+            )
             .finish()
-    }
-}
-
-/// `url` without its credentials (`redis://user:secret@host` -> `redis://***@host`).
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
     }
 }
 
@@ -297,14 +302,14 @@ mod tests {
         let b = Redis::builder("redis://user:s3cret@127.0.0.1:6379/0");
         let shown = format!("{b:?}");
         assert!(
-            !shown.contains("s3cret") && shown.contains("***@127.0.0.1:6379/0"),
+            !shown.contains("s3cret") && shown.contains("user:***@127.0.0.1:6379/0"),
             "{shown}"
         );
         let err = Redis::builder("redis://user:s3cret@[bad")
             .build()
             .unwrap_err();
         assert!(!err.to_string().contains("s3cret"), "{err}");
-        assert_eq!(redacted("redis://h:1"), "redis://h:1");
+        assert_eq!(wire::redact("redis://h:1"), "redis://h:1");
     }
 
     #[test]

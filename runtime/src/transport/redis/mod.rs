@@ -206,6 +206,16 @@ fn spawn_supervised<F>(
 ///   counted, and the reader goes on. A task that panics anyway is started again
 ///   ([`TransportStats::panics`]).
 ///
+/// # TLS and ACL users
+///
+/// With the feature `redis-tls` (rustls with its ring backend), a `rediss://` URL
+/// connects over TLS, trusting the system's certificate authorities or those given to
+/// `RedisBuilder::tls_root_certificates` (with the feature). An ACL user and
+/// password go in the URL (`rediss://user:password@host:6380`); a refused password
+/// fails [`Builder::build`](crate::Builder::build) with
+/// [`TransportError::Auth`](crate::transport::TransportError::Auth). The password
+/// never shows: errors and debug output show the URL as `rediss://user:***@host:6380`.
+///
 /// # Tasks
 ///
 /// Made with [`Redis::new`] or [`Redis::builder`], given to one bus with
