@@ -70,7 +70,7 @@ pub enum BuildError {
     Registry(#[from] RegistryError),
     /// The transport could not start.
     #[error(transparent)]
-    Transport(#[from] crate::transport::TransportError),
+    Transport(#[from] TransportError),
 }
 
 /// A subscription or dead letter named by a call does not exist.
@@ -121,4 +121,23 @@ pub enum RequestError {
         /// Its error text.
         error: String,
     },
+}
+
+/// Why a transport could not start or send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The address or an option is not valid.
+    #[error("invalid transport configuration: {0}")]
+    Config(String),
+    /// The other end could not be reached or refused a command.
+    #[error("transport connection failed: {0}")]
+    Connection(String),
+    /// The other end refused the credentials (a wrong password, a user that is off).
+    /// The message never holds the password.
+    #[error("transport authentication failed: {0}")]
+    Auth(String),
+    /// The transport is already started by another bus.
+    #[error("this transport is already started by another bus")]
+    AlreadyStarted,
 }

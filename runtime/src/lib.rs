@@ -54,6 +54,7 @@
 //! | `sqlite` | `herald::store`: the embedded SQLite event store (`SqliteStore`), and [`Bus::replay`] from it |
 //! | `ops` | `herald::ops`: the operation coordinator (priorities, grace periods, retries) |
 //! | `redis` | `herald::transport::Redis`: the Redis Streams transport |
+//! | `redis-tls` | `rediss://` addresses for the Redis transport (rustls); turns on `redis` |
 //! | `cli` | the `herald` command line (`query`, `tree`, `tail`, `replay`); turns on `sqlite` and `redis` |
 //!
 //! # Where herald differs from its written contract

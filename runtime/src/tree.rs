@@ -31,11 +31,10 @@ pub trait TreeNode: Clone + fmt::Debug + sealed::Sealed {
     fn node_error(&self) -> Option<String>;
 }
 
-mod sealed {
+pub(crate) mod sealed {
+    /// Keeps [`TreeNode`](super::TreeNode) to herald's own types.
     pub trait Sealed {}
     impl Sealed for crate::envelope::Record {}
-    #[cfg(feature = "sqlite")]
-    impl Sealed for crate::store::StoredRecord {}
 }
 
 impl TreeNode for Record {
@@ -62,33 +61,8 @@ impl TreeNode for Record {
     }
 }
 
-#[cfg(feature = "sqlite")]
-impl TreeNode for crate::store::StoredRecord {
-    fn node_id(&self) -> Uuid {
-        self.id()
-    }
-    fn node_parent(&self) -> Option<Uuid> {
-        self.parent_id()
-    }
-    fn node_cause(&self) -> Option<Uuid> {
-        self.causation_id()
-    }
-    fn node_name(&self) -> &str {
-        self.name()
-    }
-    fn node_phase(&self) -> Phase {
-        self.phase()
-    }
-    fn node_duration(&self) -> Option<Duration> {
-        self.duration()
-    }
-    fn node_error(&self) -> Option<String> {
-        error_of(&self.payload_json())
-    }
-}
-
 /// The `error` of a payload (as `Failed` and custom failure events carry it).
-fn error_of(payload: &serde_json::Value) -> Option<String> {
+pub(crate) fn error_of(payload: &serde_json::Value) -> Option<String> {
     payload.get("error")?.as_str().map(str::to_owned)
 }
 

@@ -283,3 +283,57 @@ fn replay_sends_stored_records_that_tail_reads_from_redis() {
         assert_eq!(line["payload"]["n"], (first + i as u64) % 3);
     }
 }
+
+#[test]
+fn a_password_in_a_redis_url_never_shows_and_a_wrong_one_fails_clearly() {
+    const PASSWORD: &str = "s3cret-Pa55word";
+    const WRONG: &str = "wr0ng-Pa55word";
+    let Some(redis) = RedisServer::builder().user("cli", PASSWORD).start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = temp_db("acl");
+    let bus = bus_storing_to(&db);
+    bus.emit(Tick { n: 1 });
+    rt.block_on(bus.flush());
+
+    let wrong = redis.url_as("cli", WRONG);
+    for args in [
+        vec!["tail", "--redis", &wrong, "--count", "1"],
+        vec!["replay", "--pattern", "cli_test.*", "--redis", &wrong],
+    ] {
+        let mut cmd = herald();
+        cmd.args(&args);
+        if args[0] == "replay" {
+            cmd.arg("--db").arg(&db);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("redis://cli:***@127.0.0.1:"), "{err}");
+        assert!(
+            err.to_lowercase().contains("authentication failed"),
+            "{err}"
+        );
+        assert!(!err.contains(WRONG), "{err}");
+    }
+
+    let right = redis.url_as("cli", PASSWORD);
+    let out = herald()
+        .args(["replay", "--db"])
+        .arg(&db)
+        .args(["--pattern", "cli_test.*", "--redis", &right])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shown.contains("sent 1 of 1"), "{shown}");
+    assert!(!shown.contains(PASSWORD), "{shown}");
+}

@@ -5,10 +5,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use herald::error::TransportError;
 use herald::prelude::*;
 use herald::transport::{
-    Audience, InMemory, Inbox, Incoming, Noop, Outcome, PoisonedEntry, Transport, TransportError,
-    TRANSPORT_HANDLER,
+    Audience, InMemory, Inbox, Incoming, Noop, Outcome, PoisonedEntry, Transport, TRANSPORT_HANDLER,
 };
 use herald::{Bus, Envelope, Record};
 

@@ -40,9 +40,10 @@ enum CliError {
 }
 
 impl CliError {
+    /// A Redis failure, the URL shown without its password.
     fn redis(url: &str, e: impl std::fmt::Display) -> CliError {
         CliError::Redis {
-            url: url.to_owned(),
+            url: crate::transport::redis::wire::redact(url),
             reason: e.to_string(),
         }
     }

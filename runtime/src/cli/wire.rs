@@ -22,7 +22,7 @@ pub(super) async fn follow(
     mut each: impl FnMut(&str, &str) -> Result<bool, CliError>,
 ) -> Result<(), CliError> {
     let failed = |e| CliError::redis(url, e);
-    let client = wire::client(url).map_err(failed)?;
+    let client = wire::client(url, None).map_err(failed)?;
     let (mut conn, driver) = wire::connect(&client, BLOCK).await.map_err(failed)?;
     wire::drive(driver, async {
         let mut last = "$".to_owned();
@@ -54,7 +54,7 @@ pub(super) async fn follow(
 /// many were sent.
 pub(super) async fn send(url: &str, stream: &str, records: &[String]) -> Result<usize, CliError> {
     let failed = |e| CliError::redis(url, e);
-    let client = wire::client(url).map_err(failed)?;
+    let client = wire::client(url, None).map_err(failed)?;
     let (mut conn, driver) = wire::connect(&client, Duration::ZERO)
         .await
         .map_err(failed)?;

@@ -8,6 +8,7 @@ use super::schema::from_ns;
 use crate::envelope::Record;
 use crate::error::DecodeError;
 use crate::event::{Kind, Phase};
+use crate::tree::TreeNode;
 
 /// One stored record as the file holds it: the indexed columns and the full JSON
 /// ([`Record::to_json`]).
@@ -166,6 +167,32 @@ impl StoredRecord {
     /// ([`registry::decode`](crate::registry::decode)).
     pub fn decode(&self) -> Result<Record, DecodeError> {
         crate::registry::decode(&self.json)
+    }
+}
+
+impl crate::tree::sealed::Sealed for StoredRecord {}
+
+impl TreeNode for StoredRecord {
+    fn node_id(&self) -> Uuid {
+        self.id()
+    }
+    fn node_parent(&self) -> Option<Uuid> {
+        self.parent_id()
+    }
+    fn node_cause(&self) -> Option<Uuid> {
+        self.causation_id()
+    }
+    fn node_name(&self) -> &str {
+        self.name()
+    }
+    fn node_phase(&self) -> Phase {
+        self.phase()
+    }
+    fn node_duration(&self) -> Option<Duration> {
+        self.duration()
+    }
+    fn node_error(&self) -> Option<String> {
+        crate::tree::error_of(&self.payload_json())
     }
 }
 

@@ -315,7 +315,7 @@ impl Inbox {
 
     /// Dead-letters an entry the transport acknowledges without delivering it (one
     /// handed out more often than it allows, say) as a [`PoisonedEntry`] with `reason`
-    /// (handler [`TRANSPORT_HANDLER`]), and counts it in [`TransportStats::poisoned`].
+    /// (handler [`TRANSPORT_HANDLER`]), and counts it in [`TransportStats::poisoned`](super::TransportStats::poisoned).
     /// Returns [`Outcome::Poisoned`], or [`Outcome::Closed`] when the bus is gone
     /// (nothing was written: leave the entry for another consumer).
     pub fn poisoned(&self, incoming: Incoming<'_>, reason: &str) -> Outcome {

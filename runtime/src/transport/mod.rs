@@ -60,7 +60,6 @@
 //! ```
 
 mod counts;
-mod error;
 mod guard;
 mod inbox;
 mod memory;
@@ -72,8 +71,8 @@ use std::pin::Pin;
 
 use crate::envelope::Record;
 
+pub(crate) use crate::error::TransportError;
 pub(crate) use counts::InboxCounts;
-pub use error::TransportError;
 pub use inbox::{
     Audience, Inbox, Incoming, Outcome, PoisonedEntry, RejectedEntry, DEFAULT_DEDUP_WINDOW,
     TRANSPORT_HANDLER,

@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::config::{Config, Retention};
 use super::{wire, Redis, State};
-use crate::transport::{Audience, TransportError, DEFAULT_STREAM};
+use crate::transport::{TransportError, DEFAULT_STREAM};
 
 /// Records that may wait for Redis when [`RedisBuilder::buffer`] is not called.
 const DEFAULT_BUFFER: usize = 100_000;
-/// Entries the stream keeps when [`RedisBuilder::retention`] is not called.
-const DEFAULT_MAX_LEN: u64 = 1_000_000;
 /// Idle time after which a consumer's pending entries are taken over.
 const DEFAULT_CLAIM_IDLE: Duration = Duration::from_secs(30);
 /// Entries per read and per write round trip.
@@ -23,22 +22,6 @@ const DEFAULT_BLOCK: Duration = Duration::from_secs(1);
 const MAX_BLOCK: Duration = Duration::from_secs(3600);
 /// How many times the stream may hand one entry to a group before it is poisoned.
 pub const DEFAULT_MAX_DELIVERIES: u64 = 5;
-
-/// How much of the stream Redis keeps (trimmed approximately, as entries are added).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Retention {
-    /// About this many entries, the newest (`XADD .. MAXLEN ~ n`).
-    MaxLen(u64),
-    /// Entries younger than this (`XADD .. MINID ~ <now - age>`), by their stream id.
-    MaxAge(Duration),
-}
-
-impl Default for Retention {
-    /// [`Retention::MaxLen`] of 1,000,000 entries.
-    fn default() -> Self {
-        Retention::MaxLen(DEFAULT_MAX_LEN)
-    }
-}
 
 /// Options of a [`Redis`] transport; made by [`Redis::builder`].
 #[derive(Clone)]
@@ -53,6 +36,7 @@ pub struct RedisBuilder {
     batch: usize,
     block: Duration,
     max_deliveries: u64,
+    tls_roots: Option<Vec<u8>>,
 }
 
 impl RedisBuilder {
@@ -67,6 +51,7 @@ impl RedisBuilder {
             batch: DEFAULT_BATCH,
             block: DEFAULT_BLOCK,
             max_deliveries: DEFAULT_MAX_DELIVERIES,
+            tls_roots: None,
         }
     }
 
@@ -140,16 +125,25 @@ impl RedisBuilder {
         self
     }
 
+    /// Trust these certificate authorities (PEM, one or more certificates) for a
+    /// `rediss://` URL, instead of the system's (feature `redis-tls`): for a server
+    /// whose certificate a private authority signed.
+    #[cfg(feature = "redis-tls")]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots = Some(pem.into());
+        self
+    }
+
     /// Checks the options and makes the transport. It connects when a bus starts it.
     ///
     /// # Errors
     ///
-    /// [`TransportError::Config`] when the URL does not parse or an option is out of
-    /// range (an empty stream or node name, a zero buffer, batch, block, claim idle
-    /// time, retention or delivery cap).
+    /// [`TransportError::Config`] when the URL does not parse (a `rediss://` URL needs
+    /// the feature `redis-tls`) or an option is out of range (an empty stream or node
+    /// name, a zero buffer, batch, block, claim idle time, retention or delivery cap).
     pub fn build(self) -> Result<Redis, TransportError> {
-        let client = wire::client(&self.url).map_err(|e| {
-            TransportError::Config(format!("redis url `{}`: {e}", redacted(&self.url)))
+        let client = wire::client(&self.url, self.tls_roots).map_err(|e| {
+            TransportError::Config(format!("redis url `{}`: {e}", wire::redact(&self.url)))
         })?;
         let invalid = |what: &str| Err(TransportError::Config(format!("redis {what}")));
         if self.stream.is_empty() {
@@ -209,7 +203,7 @@ impl RedisBuilder {
 impl std::fmt::Debug for RedisBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBuilder")
-            .field("url", &redacted(&self.url))
+            .field("url", &wire::redact(&self.url))
             .field("stream", &self.stream)
             .field("node", &self.node)
             .field("retention", &self.retention)
@@ -218,51 +212,18 @@ impl std::fmt::Debug for RedisBuilder {
             .field("batch", &self.batch)
             .field("block", &self.block)
             .field("max_deliveries", &self.max_deliveries)
+            .field(
+                "tls_roots",
+                &self.tls_roots.as_ref().map(|_| "<certificates>"),
+            )
             .finish()
-    }
-}
-
-/// `url` without its credentials (`redis://user:secret@host` -> `redis://***@host`).
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
-/// The options of a built transport, shared with its tasks.
-#[derive(Debug)]
-pub(super) struct Config {
-    pub(super) stream: String,
-    pub(super) node: String,
-    /// Whether `node` was generated (nobody will resume its group).
-    pub(super) generated: bool,
-    pub(super) own_group: String,
-    pub(super) shared_group: String,
-    pub(super) retention: Retention,
-    pub(super) buffer: usize,
-    pub(super) claim_idle: Duration,
-    pub(super) batch: usize,
-    pub(super) block: Duration,
-    pub(super) max_deliveries: u64,
-}
-
-impl Config {
-    /// The groups this process reads, with the audience of what each delivers.
-    pub(super) fn groups(&self) -> impl Iterator<Item = (&str, Audience)> {
-        [
-            (self.own_group.as_str(), Audience::Everyone),
-            (self.shared_group.as_str(), Audience::Shared),
-        ]
-        .into_iter()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Audience;
 
     #[test]
     fn builder_checks_its_options() {
@@ -297,14 +258,14 @@ mod tests {
         let b = Redis::builder("redis://user:s3cret@127.0.0.1:6379/0");
         let shown = format!("{b:?}");
         assert!(
-            !shown.contains("s3cret") && shown.contains("***@127.0.0.1:6379/0"),
+            !shown.contains("s3cret") && shown.contains("user:***@127.0.0.1:6379/0"),
             "{shown}"
         );
         let err = Redis::builder("redis://user:s3cret@[bad")
             .build()
             .unwrap_err();
         assert!(!err.to_string().contains("s3cret"), "{err}");
-        assert_eq!(redacted("redis://h:1"), "redis://h:1");
+        assert_eq!(wire::redact("redis://h:1"), "redis://h:1");
     }
 
     #[test]

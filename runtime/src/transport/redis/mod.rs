@@ -6,6 +6,7 @@
 //! errors, replies).
 
 mod builder;
+mod config;
 mod reader;
 pub(crate) mod wire;
 mod writer;
@@ -21,8 +22,9 @@ use super::guard::catch_panic;
 use super::{BoxFuture, Inbox, Transport, TransportError, TransportStats};
 use crate::envelope::Record;
 
-use builder::Config;
-pub use builder::{RedisBuilder, Retention, DEFAULT_MAX_DELIVERIES};
+pub use builder::{RedisBuilder, DEFAULT_MAX_DELIVERIES};
+use config::Config;
+pub use config::Retention;
 
 /// Records waiting for the writer.
 #[derive(Default)]
@@ -205,6 +207,16 @@ fn spawn_supervised<F>(
 ///   that got it crashed or hung before acknowledging it); each is acknowledged and
 ///   counted, and the reader goes on. A task that panics anyway is started again
 ///   ([`TransportStats::panics`]).
+///
+/// # TLS and ACL users
+///
+/// With the feature `redis-tls` (rustls with its ring backend), a `rediss://` URL
+/// connects over TLS, trusting the system's certificate authorities or those given to
+/// `RedisBuilder::tls_root_certificates` (with the feature). An ACL user and
+/// password go in the URL (`rediss://user:password@host:6380`); a refused password
+/// fails [`Builder::build`](crate::Builder::build) with
+/// [`TransportError::Auth`](crate::error::TransportError::Auth). The password
+/// never shows: errors and debug output show the URL as `rediss://user:***@host:6380`.
 ///
 /// # Tasks
 ///

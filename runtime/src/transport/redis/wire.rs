@@ -17,7 +17,7 @@ use redis::{
 use tokio::io::{AsyncRead, AsyncWrite};
 use uuid::Uuid;
 
-use super::{Config, Retention};
+use super::config::{Config, Retention};
 use crate::transport::TransportError;
 
 /// How long opening a connection may take.
@@ -30,12 +30,56 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// A client for `url`, its TCP connections without Nagle's algorithm (small
 /// commands go out at once rather than waiting for the previous one's
-/// acknowledgement).
-pub(crate) fn client(url: &str) -> Result<Client, RedisError> {
+/// acknowledgement). A `rediss://` URL (feature `redis-tls`) trusts `tls_roots` (PEM)
+/// when given, else the system's certificate authorities.
+pub(crate) fn client(url: &str, tls_roots: Option<Vec<u8>>) -> Result<Client, RedisError> {
     let info = url
         .into_connection_info()?
         .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+    #[cfg(feature = "redis-tls")]
+    {
+        // rustls needs a process-wide provider when more than one is compiled in; an
+        // application that installed its own keeps it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        if let Some(root) = tls_roots {
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root),
+            };
+            return Client::build_with_tls(info, certificates);
+        }
+    }
+    #[cfg(not(feature = "redis-tls"))]
+    drop(tls_roots);
     Client::open(info)
+}
+
+/// `url` with its password masked (`redis://user:secret@host` ->
+/// `redis://user:***@host`), for messages and debug output.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // Everything up to the last `@` is taken for credentials, even a `/` or `?` in a
+    // password that was not percent-encoded: better a mangled address than a shown
+    // password.
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) if !user.contains('/') => {
+            format!("{scheme}://{user}:***@{host}")
+        }
+        // `redis://secret@host`: a lone credential is the password.
+        _ => format!("{scheme}://***@{host}"),
+    }
+}
+
+/// Whether `e` says the server refused the credentials (a wrong password, a user that
+/// is off or lacks a permission).
+pub(crate) fn is_auth_failure(e: &RedisError) -> bool {
+    e.kind() == ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
 }
 
 /// What carries a connection's traffic: the future behind a
@@ -59,6 +103,15 @@ pub(crate) async fn connect(
     let config =
         AsyncConnectionConfig::new().set_response_timeout(Some(wait.saturating_add(REPLY_TIMEOUT)));
     let open = async {
+        #[cfg(feature = "redis-tls")]
+        if let ConnectionAddr::TcpTls { .. } = info.addr() {
+            // The redis crate opens TLS connections and drives them on a task of its
+            // own: nothing is left for `drive` to poll.
+            let conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            return Ok((conn, Box::pin(std::future::pending()) as Driver));
+        }
         let socket: Box<dyn Socket> = match info.addr() {
             ConnectionAddr::Tcp(host, port) => {
                 let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
@@ -112,10 +165,12 @@ pub(super) fn create_groups_blocking(
     config: &Config,
 ) -> Result<(), TransportError> {
     let failed = |e: RedisError| {
-        TransportError::Connection(format!(
-            "redis at {}: {e}",
-            client.get_connection_info().addr()
-        ))
+        let what = format!("redis at {}: {e}", client.get_connection_info().addr());
+        if is_auth_failure(&e) {
+            TransportError::Auth(what)
+        } else {
+            TransportError::Connection(what)
+        }
     };
     let mut conn = client
         .get_connection_with_timeout(CONNECT_TIMEOUT)
@@ -606,6 +661,23 @@ mod tests {
                 }
                 _ => 0,
             }
+        }
+    }
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        for (url, shown) in [
+            ("redis://h:1", "redis://h:1"),
+            ("redis://user:s3cret@h:1/0", "redis://user:***@h:1/0"),
+            ("rediss://:s3cret@h:1", "rediss://:***@h:1"),
+            ("redis://s3cret@h:1", "redis://***@h:1"),
+            ("redis://u:p@ss:w@rd@h:1", "redis://u:***@h:1"),
+            ("redis://u:pa/ss@h:1", "redis://u:***@h:1"),
+            ("redis://u:pa?ss@h:1/2", "redis://u:***@h:1/2"),
+            ("not a url", "not a url"),
+            ("redis://\u{e9}:\u{e9}@h", "redis://\u{e9}:***@h"),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
         }
     }
 
