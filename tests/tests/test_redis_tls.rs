@@ -90,7 +90,18 @@ async fn buses_exchange_events_over_tls_with_an_acl_user() {
     assert_eq!((stats.sent, stats.lost), (20, 0), "{stats:?}");
 
     // Every connection of the buses came in on the TLS port; only the one asking is on
-    // the plain port.
+    // the plain port. Readers connect as their tasks start: wait for all of them.
+    let on_tls_port = || {
+        client_ports(&server)
+            .iter()
+            .filter(|p| **p == tls_port)
+            .count()
+    };
+    wait_until(
+        || format!("{:?}", client_ports(&server)),
+        || on_tls_port() >= 6,
+    )
+    .await;
     let ports = client_ports(&server);
     let on_tls = ports.iter().filter(|p| **p == tls_port).count();
     assert!(
